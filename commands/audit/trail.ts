@@ -1,0 +1,141 @@
+import type { Notification, Platform, SubjectRef } from '../../bot/chat/model.js';
+import { canonicalJson } from '../../lib/canonical-json.js';
+import type { Clock } from '../../lib/clock.js';
+import { sha256Hex } from '../../lib/crypto.js';
+import type { Tx } from '../../storage/db.js';
+
+/**
+ * The trail: every state change in Warden is written, in the caller's transaction, as one
+ * append-only hash-chained audit event plus the outbox rows for what must be told elsewhere.
+ * If the transaction rolls back, neither exists; if it commits, both do.
+ */
+export interface TrailEvent {
+  /** `user:<handle>`, `token:<id>`, `job:<name>` or `system`. */
+  actor: string;
+  /** Dotted verb, e.g. `approval.requested`, `server.created`. */
+  action: string;
+  subject?: SubjectRef;
+  projectId?: number | null;
+  /** Facts about the change. Never secrets. */
+  data?: Record<string, unknown>;
+  requestId?: string;
+}
+
+export interface AuditEvent {
+  seq: number;
+  at: Date;
+  actor: string;
+  action: string;
+  subjectType: string | null;
+  subjectId: string | null;
+  projectId: number | null;
+  data: Record<string, unknown>;
+  requestId: string | null;
+  prevHash: string;
+  hash: string;
+}
+
+export interface TrailDeps {
+  clock: Clock;
+  chatPlatforms: readonly Platform[];
+}
+
+/** Extra outbox rows for non-chat channels (tickets, webhooks, mail); later capabilities add theirs. */
+export interface OutboxWrite {
+  channel: string;
+  kind: string;
+  payload: Record<string, unknown>;
+  orderingKey?: string | null;
+}
+
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** The exact bytes an event's hash covers: the previous hash and the event's canonical JSON. */
+export function eventHash(prevHash: string, e: Omit<AuditEvent, 'hash' | 'prevHash'>): string {
+  const body = canonicalJson({
+    seq: e.seq,
+    at: e.at.toISOString(),
+    actor: e.actor,
+    action: e.action,
+    subjectType: e.subjectType,
+    subjectId: e.subjectId,
+    projectId: e.projectId,
+    data: e.data,
+    requestId: e.requestId,
+  });
+  return sha256Hex(`${prevHash}\n${body}`);
+}
+
+/** The ordering key that keeps a subject's messages in order on one platform (post before replies). */
+export function subjectOrderingKey(platform: string, subject: SubjectRef): string {
+  return `${platform}:${subject.type}:${subject.id}`;
+}
+
+/**
+ * Append one event and its notifications. Must run inside a transaction; the audit head row is
+ * locked until it commits, which serialises writers so the chain never forks.
+ */
+export async function recordEvent(
+  tx: Tx,
+  deps: TrailDeps,
+  event: TrailEvent,
+  notifications: readonly Notification[] = [],
+  extraOutbox: readonly OutboxWrite[] = [],
+): Promise<AuditEvent> {
+  const [head] = await tx<{ seq: number; hash: string }[]>`
+    select seq, hash from audit_head where singleton for update`;
+  if (!head) throw new Error('audit_head row is missing; the foundation migration did not run');
+  const draft = {
+    seq: head.seq + 1,
+    at: deps.clock.now(),
+    actor: event.actor,
+    action: event.action,
+    subjectType: event.subject?.type ?? null,
+    subjectId: event.subject?.id ?? null,
+    projectId: event.projectId ?? null,
+    data: JSON.parse(canonicalJson(event.data ?? {})) as Record<string, unknown>,
+    requestId: event.requestId ?? null,
+  };
+  const hash = eventHash(head.hash, draft);
+  await tx`
+    insert into audit_events (seq, at, actor, action, subject_type, subject_id, project_id, data, request_id,
+                              prev_hash, hash)
+    values (${draft.seq}, ${draft.at}, ${draft.actor}, ${draft.action}, ${draft.subjectType}, ${draft.subjectId},
+            ${draft.projectId}, ${tx.json(draft.data as never)}, ${draft.requestId}, ${head.hash}, ${hash})`;
+  await tx`update audit_head set seq = ${draft.seq}, hash = ${hash} where singleton`;
+
+  const rows: {
+    channel: string;
+    kind: string;
+    payload: unknown;
+    idempotency_key: string;
+    ordering_key: string | null;
+  }[] = [];
+  notifications.forEach((n, i) => {
+    for (const platform of deps.chatPlatforms) {
+      rows.push({
+        channel: platform,
+        kind: n.kind,
+        payload: n,
+        idempotency_key: `audit:${draft.seq}:${i}:${platform}`,
+        ordering_key: 'subject' in n ? subjectOrderingKey(platform, n.subject) : null,
+      });
+    }
+  });
+  extraOutbox.forEach((w, i) => {
+    rows.push({
+      channel: w.channel,
+      kind: w.kind,
+      payload: w.payload,
+      idempotency_key: `audit:${draft.seq}:x${i}:${w.channel}`,
+      ordering_key: w.orderingKey ?? null,
+    });
+  });
+  for (const r of rows) {
+    await tx`
+      insert into outbox (channel, kind, payload, idempotency_key, ordering_key, audit_seq, next_attempt_at, created_at)
+      values (${r.channel}, ${r.kind}, ${tx.json(r.payload as never)}, ${r.idempotency_key}, ${r.ordering_key},
+              ${draft.seq}, ${draft.at}, ${draft.at})`;
+  }
+  return { ...draft, prevHash: head.hash, hash };
+}

@@ -1,0 +1,23 @@
+import type { Platform } from '../bot/chat/model.js';
+import type { Clock } from '../lib/clock.js';
+import type { Config } from '../lib/config.js';
+import type { Vault } from '../lib/crypto.js';
+import type { Logger } from '../lib/logger.js';
+import type { Sql } from '../storage/db.js';
+
+/**
+ * What every command receives. Built once in bot/main.ts (or by a test) and passed down;
+ * nothing in commands/ reaches for globals. Later capabilities add their ports here
+ * (targets, tickets, mailer) as optional members.
+ */
+export interface Deps {
+  sql: Sql;
+  clock: Clock;
+  log: Logger;
+  vault: Vault;
+  config: Pick<Config, 'publicUrl' | 'embedded' | 'admins'>;
+  /** Chat platforms running in this process; notifications fan out to each. */
+  chatPlatforms: readonly Platform[];
+  /** Wake the outbox worker after a commit, so replies go out without waiting for the next poll. */
+  kickOutbox?: () => void;
+}

@@ -1,0 +1,86 @@
+import pg from 'pg';
+import postgres from 'postgres';
+
+/** The query handle every storage function takes: the pool, or a transaction inside it. */
+export type Sql = postgres.Sql;
+export type Tx = postgres.TransactionSql;
+export type Queryable = Sql | Tx;
+
+/** How to reach the database, shared by postgres.js (queries) and pg (migrations, agenda). */
+export interface DbTarget {
+  host: string;
+  port: number;
+  user: string;
+  password?: string;
+  database: string;
+  /** Set for tests that run in their own schema. */
+  schema?: string;
+  /** Embedded PGlite is one shared session: keep pools tiny. */
+  embedded: boolean;
+  ssl?: boolean;
+}
+
+export function targetFromUrl(url: string, schema?: string): DbTarget {
+  const u = new URL(url);
+  const ssl = u.searchParams.get('sslmode');
+  return {
+    host: decodeURIComponent(u.hostname || u.searchParams.get('host') || '127.0.0.1'),
+    port: Number(u.port || 5432),
+    user: decodeURIComponent(u.username || 'postgres'),
+    password: u.password ? decodeURIComponent(u.password) : undefined,
+    database: decodeURIComponent(u.pathname.replace(/^\//, '') || 'postgres'),
+    schema,
+    embedded: false,
+    ssl: ssl === 'require' || ssl === 'verify-full',
+  };
+}
+
+/** A postgres.js client for `target`. */
+export function connect(target: DbTarget, options: { max?: number } = {}): Sql {
+  return postgres({
+    host: target.host,
+    port: target.port,
+    user: target.user,
+    password: target.password,
+    database: target.database,
+    ssl: target.ssl ? 'require' : false,
+    max: options.max ?? (target.embedded ? 2 : 10),
+    idle_timeout: 30,
+    connect_timeout: 10,
+    onnotice: () => {},
+    connection: {
+      application_name: 'warden',
+      ...(target.schema ? { search_path: target.schema } : {}),
+    },
+    // ids and counts are int8; they stay far below 2^53, so hand them out as numbers
+    types: {
+      bigint: {
+        to: 20,
+        from: [20],
+        serialize: (x: number | bigint) => x.toString(),
+        parse: (x: string) => Number(x),
+      },
+    },
+    transform: { undefined: null },
+  });
+}
+
+/** A node-postgres pool for `target` (agenda's backend and node-pg-migrate speak pg). */
+export function pgPool(target: DbTarget, max = 2): pg.Pool {
+  return new pg.Pool({
+    host: target.host,
+    port: target.port,
+    user: target.user,
+    password: target.password,
+    database: target.database,
+    ssl: target.ssl ? { rejectUnauthorized: true } : undefined,
+    max,
+    application_name: 'warden-jobs',
+    ...(target.schema ? { options: `-c search_path=${target.schema}` } : {}),
+  });
+}
+
+/** Run `fn` in a transaction. Inside it, use only the `tx` handle (PGlite is a single session). */
+export function withTx<T>(sql: Sql, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  return sql.begin((tx) => fn(tx)) as Promise<T>;
+}
