@@ -21,5 +21,5 @@ export function createTestDeps(
     config: { publicUrl: 'http://localhost:3000', embedded: true, admins: [] },
     chatPlatforms: ['console'],
     ...overrides,
-  } as TestDeps;
+  };
 }
