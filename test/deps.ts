@@ -11,15 +11,16 @@ export type TestDeps = Deps & { clock: FakeClock };
 /** Deps for a test: a fake clock, a silent logger, a vault with a random key, the console as chat. */
 export function createTestDeps(
   sql: Sql,
-  overrides: Partial<Deps> & { chatPlatforms?: Platform[] } = {},
+  overrides: Partial<Omit<Deps, 'clock'>> & { clock?: FakeClock; chatPlatforms?: Platform[] } = {},
 ): TestDeps {
+  const { clock = createFakeClock(), ...rest } = overrides;
   return {
     sql,
-    clock: createFakeClock(),
+    clock,
     log: silentLogger(),
     vault: createVault(randomBytes(32).toString('base64')),
     config: { publicUrl: 'http://localhost:3000', embedded: true, admins: [] },
     chatPlatforms: ['console'],
-    ...overrides,
+    ...rest,
   };
 }
