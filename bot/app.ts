@@ -1,5 +1,10 @@
 import { Hono } from 'hono';
 import type { Deps } from '../commands/deps.js';
+import { createApi } from './api/index.js';
+import type { AppEnv } from './http/context.js';
+import { createErrorHandler, notFound } from './http/errors.js';
+import { createHealthRoutes, type ReadinessOptions } from './http/health.js';
+import { requestId } from './http/request-id.js';
 
 /**
  * The HTTP front door. Every route group is mounted here; each lives in its own folder and
@@ -15,11 +20,27 @@ import type { Deps } from '../commands/deps.js';
 export interface AppOptions {
   deps: Deps;
   /** Extra route groups mounted by main.ts (console, Slack, Teams) as they are enabled. */
-  mounts?: { path: string; app: Hono }[];
+  mounts?: { path: string; app: Hono<AppEnv> }[];
+  /** What /readyz checks besides the database. */
+  readiness?: ReadinessOptions;
 }
 
-export function createApp(options: AppOptions): Hono {
-  const app = new Hono();
+/**
+ * Every request gets a request id (echoed as X-Request-Id) and a logger carrying it; every error
+ * becomes the JSON error body (bot/http/errors.ts); unknown /api/ paths get a JSON 404.
+ *
+ * @example
+ * const app = createApp({ deps, mounts: [{ path: '/', app: consoleApp }], readiness: { scheduler: () => jobs.ready } });
+ * serve({ fetch: app.fetch, port: config.port });
+ */
+export function createApp(options: AppOptions): Hono<AppEnv> {
+  const { deps } = options;
+  const app = new Hono<AppEnv>();
+  app.use('*', requestId(deps.log));
+  app.onError(createErrorHandler(deps.log));
+  app.notFound(notFound);
+  app.route('/', createHealthRoutes(deps.sql, options.readiness));
+  app.route('/api/v1', createApi(deps));
   for (const m of options.mounts ?? []) app.route(m.path, m.app);
   return app;
 }

@@ -4,6 +4,7 @@ import type { Config } from '../lib/config.js';
 import type { Vault } from '../lib/crypto.js';
 import type { Logger } from '../lib/logger.js';
 import type { Sql } from '../storage/db.js';
+import type { ApprovalSubject } from './approvals/subjects.js';
 
 /**
  * What every command receives. Built once in bot/main.ts (or by a test) and passed down;
@@ -20,4 +21,6 @@ export interface Deps {
   chatPlatforms: readonly Platform[];
   /** Wake the outbox worker after a commit, so replies go out without waiting for the next poll. */
   kickOutbox?: () => void;
+  /** What acts when an approval request ends, by subject type (commands/approvals/subjects.ts). */
+  approvalSubjects?: ReadonlyMap<string, ApprovalSubject>;
 }

@@ -115,3 +115,29 @@ export async function usersWithRoles(
       and (b.project_id is null or b.project_id = ${projectId})
     order by u.id`;
 }
+
+export interface Identity {
+  platform: Platform | 'api' | 'email';
+  externalId: string;
+  email: string | null;
+  verified: boolean;
+}
+
+/** A user's identities on each platform (whoami, admin views). */
+export async function listIdentities(sql: Queryable, userId: number): Promise<Identity[]> {
+  return sql<Identity[]>`
+    select platform, external_id as "externalId", email, verified_at is not null as verified
+    from identities where user_id = ${userId} order by platform, external_id`;
+}
+
+/** A user's role bindings with the project slug (null: every project). */
+export async function listBindingsWithProjects(
+  sql: Queryable,
+  userId: number,
+): Promise<(RoleBinding & { projectSlug: string | null })[]> {
+  return sql<(RoleBinding & { projectSlug: string | null })[]>`
+    select b.user_id as "userId", b.role, b.project_id as "projectId", p.slug as "projectSlug"
+    from role_bindings b left join projects p on p.id = b.project_id
+    where b.user_id = ${userId}
+    order by p.slug nulls first, b.role`;
+}

@@ -48,6 +48,8 @@ export interface FormInteraction extends InteractionBase {
   kind: 'form';
   formId: string;
   values: Record<string, string>;
+  /** The form's opaque `Form.state`, carried back by the adapter (Slack private_metadata, a hidden field). */
+  state?: string;
 }
 
 export type Interaction = CommandInteraction | ActionInteraction | FormInteraction;

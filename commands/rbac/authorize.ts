@@ -14,6 +14,8 @@ export interface Actor {
   tokenScopes?: readonly Permission[];
   /** Set when the token is limited to one project. */
   tokenProjectId?: number | null;
+  /** Set when acting through an API token: which one (the trail records it). */
+  tokenId?: number;
   via: 'console' | 'slack' | 'teams' | 'api' | 'job' | 'cli';
 }
 

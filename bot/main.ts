@@ -1,0 +1,254 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { createAdaptorServer } from '@hono/node-server';
+import { Hono } from 'hono';
+import { createApprovalSubjects } from '../commands/approvals/subjects.js';
+import type { Deps } from '../commands/deps.js';
+import { createRegistry } from '../commands/index.js';
+import { approvalsSweepJob } from '../jobs/approvals-sweep.js';
+import { outboxDrainJob } from '../jobs/outbox-drain.js';
+import { createOutboxWorker, type Deliverer } from '../jobs/outbox-worker.js';
+import { createScheduler, type Scheduler } from '../jobs/scheduler.js';
+import { type Clock, systemClock } from '../lib/clock.js';
+import { type Config, ConfigError, decodeKey } from '../lib/config.js';
+import { createVault } from '../lib/crypto.js';
+import { AppError } from '../lib/errors.js';
+import { createLogger, type Logger } from '../lib/logger.js';
+import { connect, type DbTarget, type Sql, targetFromUrl } from '../storage/db.js';
+import { startEmbedded } from '../storage/embedded.js';
+import { migrate } from '../storage/migrate.js';
+import { seed } from '../storage/seed.js';
+import { createApp } from './app.js';
+import { createChatDeliverer } from './chat/deliver.js';
+import type { Platform } from './chat/model.js';
+import { createConsolePlatform } from './console/platform.js';
+import { createConsoleRoutes } from './console/routes.js';
+import type { AppEnv } from './http/context.js';
+
+/**
+ * Start-up and shutdown of one Warden process: database (embedded PGlite or PostgreSQL),
+ * migrations, seed, the outbox worker, the scheduler and the HTTP server, in that order;
+ * stop() takes them down in the reverse order.
+ */
+export interface WardenOptions {
+  config: Config;
+  log?: Logger;
+  clock?: Clock;
+}
+
+export interface Warden {
+  /** Where it listens, with the real port (PORT=0 picks a free one). */
+  url: string;
+  port: number;
+  deps: Deps;
+  /** Graceful: stop taking requests, let running jobs and deliveries finish, close the database. */
+  stop(): Promise<void>;
+}
+
+export interface Database {
+  target: DbTarget;
+  sql: Sql;
+  /** The master key to use: the configured one, or (embedded) the one kept in the data directory. */
+  masterKey: string;
+  close(): Promise<void>;
+}
+
+const MASTER_KEY_FILE = 'master.key';
+
+/**
+ * The embedded mode's master key: `<dataDir>/master.key`, created (0600) on first start when
+ * WARDEN_MASTER_KEY is not set. Losing it loses every stored secret, hence the warning.
+ */
+export function loadOrCreateMasterKey(dataDir: string, log: Logger): string {
+  const file = path.join(dataDir, MASTER_KEY_FILE);
+  if (existsSync(file)) {
+    const key = readFileSync(file, 'utf8').trim();
+    decodeKey(key, file);
+    return key;
+  }
+  const key = randomBytes(32).toString('base64');
+  writeFileSync(file, `${key}\n`, { mode: 0o600, flag: 'wx' });
+  log.warn(
+    { file },
+    `WARNING: generated a new master key in ${file}. It encrypts every secret Warden stores: back it up. ` +
+      'In production, set WARDEN_MASTER_KEY (or WARDEN_MASTER_KEY_FILE) instead.',
+  );
+  return key;
+}
+
+/**
+ * Open the database the configuration names and bring its schema up to date: PGlite under
+ * WARDEN_DATA_DIR (taking its lock, so a second process is refused) or DATABASE_URL.
+ */
+export async function openDatabase(config: Config, log: Logger): Promise<Database> {
+  if (!config.embedded) {
+    if (!config.masterKey) {
+      throw new ConfigError('missing required value WARDEN_MASTER_KEY: set WARDEN_MASTER_KEY or WARDEN_MASTER_KEY_FILE');
+    }
+    const target = targetFromUrl(config.databaseUrl!);
+    await migrate(target, log);
+    const sql = connect(target);
+    return { target, sql, masterKey: config.masterKey, close: () => sql.end({ timeout: 5 }) };
+  }
+
+  const firstBoot = !existsSync(path.join(config.dataDir, 'pglite', 'PG_VERSION'));
+  const began = performance.now();
+  const embedded = await startEmbedded({ dataDir: config.dataDir });
+  try {
+    const seconds = ((performance.now() - began) / 1000).toFixed(1);
+    if (firstBoot) {
+      log.info(`created the embedded database in ${config.dataDir} in ${seconds} s (first start only)`);
+    } else {
+      log.info(`opened the embedded database in ${config.dataDir} in ${seconds} s`);
+    }
+    const masterKey = config.masterKey ?? loadOrCreateMasterKey(config.dataDir, log);
+    await migrate(embedded.target, log);
+    const sql = connect(embedded.target);
+    return {
+      target: embedded.target,
+      sql,
+      masterKey,
+      async close() {
+        try {
+          await sql.end({ timeout: 5 });
+        } finally {
+          await embedded.close();
+        }
+      },
+    };
+  } catch (error) {
+    await embedded.close();
+    throw error;
+  }
+}
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException) => {
+      const reason =
+        error.code === 'EADDRINUSE'
+          ? `port ${port} on ${host} is already in use; stop what uses it or set PORT to another port`
+          : `cannot listen on ${host}:${port} (${error.code ?? error.message}); check HOST and PORT`;
+      reject(new AppError('unavailable', reason, { cause: error }));
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    // Keep-alive sockets would hold close() open until they time out.
+    server.closeIdleConnections();
+  });
+}
+
+/**
+ * @example
+ * const warden = await startWarden({ config: loadConfig() });
+ * process.once('SIGTERM', () => warden.stop());
+ */
+export async function startWarden(options: WardenOptions): Promise<Warden> {
+  const began = performance.now();
+  const { config } = options;
+  const log = options.log ?? createLogger(config.logLevel);
+  const clock = options.clock ?? systemClock;
+  // Undo, in reverse, whatever started before a failure (or on stop()).
+  const teardown: { name: string; run: () => Promise<void> }[] = [];
+  async function unwind(): Promise<void> {
+    for (const step of teardown.splice(0).reverse()) {
+      try {
+        await step.run();
+      } catch (error) {
+        log.error({ err: error }, `shutdown: ${step.name} failed`);
+      }
+    }
+  }
+
+  try {
+    const db = await openDatabase(config, log);
+    teardown.push({ name: 'database', run: () => db.close() });
+
+    const chatPlatforms: Platform[] = config.console ? ['console'] : [];
+    const deliverers: Record<string, Deliverer> = {};
+    if (config.console) {
+      deliverers.console = createChatDeliverer({
+        sql: db.sql,
+        platform: createConsolePlatform(db.sql, clock),
+        clock,
+      });
+    }
+    const worker = createOutboxWorker({ sql: db.sql, clock, log: log.child({ component: 'outbox' }), deliverers });
+    const deps: Deps = {
+      sql: db.sql,
+      clock,
+      log,
+      vault: createVault(db.masterKey, config.previousMasterKeys),
+      config: { publicUrl: config.publicUrl, embedded: config.embedded, admins: config.admins },
+      chatPlatforms,
+      kickOutbox: () => worker.kick(),
+      approvalSubjects: createApprovalSubjects(),
+    };
+    teardown.push({ name: 'outbox worker', run: () => worker.stop() });
+
+    await seed(db.sql, deps, { admins: config.admins, demo: config.demo });
+
+    const scheduler: Scheduler = createScheduler({
+      target: db.target,
+      deps,
+      jobs: [outboxDrainJob(worker), approvalsSweepJob],
+      embedded: config.embedded,
+    });
+    let schedulerRunning = false;
+    teardown.push({
+      name: 'scheduler',
+      run: async () => {
+        schedulerRunning = false;
+        await scheduler.stop();
+      },
+    });
+    await scheduler.start();
+    schedulerRunning = true;
+
+    const registry = createRegistry();
+    const mounts: { path: string; app: Hono<AppEnv> }[] = [];
+    if (config.console) {
+      // route() adopts a sub-app of any context type: the console's routes use none of AppEnv.
+      mounts.push({ path: '/', app: new Hono<AppEnv>().route('/', createConsoleRoutes({ deps, registry })) });
+    }
+    const app = createApp({ deps, mounts, readiness: { scheduler: () => schedulerRunning } });
+    const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+    const port = await listen(server, config.port, config.host);
+    teardown.push({ name: 'http server', run: () => closeServer(server) });
+
+    const shownHost = ['0.0.0.0', '::', '127.0.0.1', '::1'].includes(config.host) ? 'localhost' : config.host;
+    const url = `http://${shownHost}:${port}`;
+    const seconds = ((performance.now() - began) / 1000).toFixed(1);
+    log.info({ port, embedded: config.embedded }, `Warden is ready at ${url} (started in ${seconds} s)`);
+
+    let stopping: Promise<void> | undefined;
+    return {
+      url,
+      port,
+      deps,
+      stop() {
+        stopping ??= (async () => {
+          log.info('Warden is stopping');
+          await unwind();
+          log.info('Warden stopped');
+        })();
+        return stopping;
+      },
+    };
+  } catch (error) {
+    await unwind();
+    throw error;
+  }
+}

@@ -1,0 +1,32 @@
+import { approvalActions } from './approvals/actions.js';
+import { approvalCommands } from './approvals/commands.js';
+import { createHelpCommand } from './help/index.js';
+import { inventoryCommands } from './inventory/chat.js';
+import type { ActionSpec, CommandSpec, FormSpec, Registry } from './registry.js';
+import { roleCommands } from './roles/index.js';
+import { whoamiCommand } from './whoami/index.js';
+
+/**
+ * Every chat command, button and form Warden knows, in one registry for the router. Each
+ * capability adds its specs with one line in the matching list below.
+ */
+export function createRegistry(): Registry {
+  const commands: CommandSpec[] = [
+    whoamiCommand,
+    ...inventoryCommands,
+    ...approvalCommands,
+    ...roleCommands,
+    // capabilities: add CommandSpecs here, one line each
+  ];
+  const actions: ActionSpec[] = [
+    ...approvalActions,
+    // capabilities: add ActionSpecs here, one line each
+  ];
+  const forms: FormSpec[] = [
+    // capabilities: add FormSpecs here, one line each
+  ];
+  const registry: Registry = { commands, actions, forms };
+  // help reads the registry when it runs, so it lists everything above.
+  commands.unshift(createHelpCommand(registry));
+  return registry;
+}
