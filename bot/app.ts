@@ -19,8 +19,11 @@ import { requestId } from './http/request-id.js';
  */
 export interface AppOptions {
   deps: Deps;
-  /** Extra route groups mounted by main.ts (console, Slack, Teams) as they are enabled. */
-  mounts?: { path: string; app: Hono<AppEnv> }[];
+  /**
+   * Extra route groups mounted by main.ts (console, Slack, Teams) as they are enabled. A group
+   * may be a plain Hono, or a Hono<AppEnv> that reads the request id, logger and actor.
+   */
+  mounts?: { path: string; app: Hono | Hono<AppEnv> }[];
   /** What /readyz checks besides the database. */
   readiness?: ReadinessOptions;
 }
@@ -41,6 +44,6 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   app.notFound(notFound);
   app.route('/', createHealthRoutes(deps.sql, options.readiness));
   app.route('/api/v1', createApi(deps));
-  for (const m of options.mounts ?? []) app.route(m.path, m.app);
+  for (const m of options.mounts ?? []) app.route(m.path, m.app as Hono<AppEnv>);
   return app;
 }

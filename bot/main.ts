@@ -51,8 +51,8 @@ export interface Warden {
 export interface Database {
   target: DbTarget;
   sql: Sql;
-  /** The master key to use: the configured one, or (embedded) the one kept in the data directory. */
-  masterKey: string;
+  /** Migrations this open applied (empty when the schema was up to date). */
+  applied: string[];
   close(): Promise<void>;
 }
 
@@ -80,18 +80,42 @@ export function loadOrCreateMasterKey(dataDir: string, log: Logger): string {
 }
 
 /**
+ * The master key: WARDEN_MASTER_KEY when set; in embedded mode otherwise the one kept in the
+ * data directory (created on first use). Call after openDatabase(), which holds the directory's lock.
+ */
+export function resolveMasterKey(config: Config, log: Logger): string {
+  if (config.masterKey) return config.masterKey;
+  if (!config.embedded) {
+    throw new ConfigError(
+      'missing required value WARDEN_MASTER_KEY: generate one with `openssl rand -base64 32` and set WARDEN_MASTER_KEY or WARDEN_MASTER_KEY_FILE',
+    );
+  }
+  return loadOrCreateMasterKey(config.dataDir, log);
+}
+
+/**
  * Open the database the configuration names and bring its schema up to date: PGlite under
  * WARDEN_DATA_DIR (taking its lock, so a second process is refused) or DATABASE_URL.
  */
 export async function openDatabase(config: Config, log: Logger): Promise<Database> {
   if (!config.embedded) {
-    if (!config.masterKey) {
-      throw new ConfigError('missing required value WARDEN_MASTER_KEY: set WARDEN_MASTER_KEY or WARDEN_MASTER_KEY_FILE');
-    }
     const target = targetFromUrl(config.databaseUrl!);
-    await migrate(target, log);
+    let applied: string[];
+    try {
+      applied = await migrate(target, log);
+    } catch (error) {
+      // Connection and login failures are configuration problems: say so in one line.
+      const code = (error as { code?: unknown }).code;
+      if (typeof code !== 'string') throw error;
+      const where = `${target.host}:${target.port}/${target.database} as ${target.user}`;
+      throw new AppError(
+        'unavailable',
+        `cannot use the database at ${where} (${code}: ${(error as Error).message}); check DATABASE_URL and that PostgreSQL is running`,
+        { cause: error },
+      );
+    }
     const sql = connect(target);
-    return { target, sql, masterKey: config.masterKey, close: () => sql.end({ timeout: 5 }) };
+    return { target, sql, applied, close: () => sql.end({ timeout: 5 }) };
   }
 
   const firstBoot = !existsSync(path.join(config.dataDir, 'pglite', 'PG_VERSION'));
@@ -104,13 +128,12 @@ export async function openDatabase(config: Config, log: Logger): Promise<Databas
     } else {
       log.info(`opened the embedded database in ${config.dataDir} in ${seconds} s`);
     }
-    const masterKey = config.masterKey ?? loadOrCreateMasterKey(config.dataDir, log);
-    await migrate(embedded.target, log);
+    const applied = await migrate(embedded.target, log);
     const sql = connect(embedded.target);
     return {
       target: embedded.target,
       sql,
-      masterKey,
+      applied,
       async close() {
         try {
           await sql.end({ timeout: 5 });
@@ -185,12 +208,17 @@ export async function startWarden(options: WardenOptions): Promise<Warden> {
         clock,
       });
     }
-    const worker = createOutboxWorker({ sql: db.sql, clock, log: log.child({ component: 'outbox' }), deliverers });
+    const worker = createOutboxWorker({
+      sql: db.sql,
+      clock,
+      log: log.child({ component: 'outbox' }),
+      deliverers,
+    });
     const deps: Deps = {
       sql: db.sql,
       clock,
       log,
-      vault: createVault(db.masterKey, config.previousMasterKeys),
+      vault: createVault(resolveMasterKey(config, log), config.previousMasterKeys),
       config: { publicUrl: config.publicUrl, embedded: config.embedded, admins: config.admins },
       chatPlatforms,
       kickOutbox: () => worker.kick(),

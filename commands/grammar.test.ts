@@ -25,7 +25,10 @@ function spec(path: string[], extra: Partial<CommandSpec> = {}): CommandSpec {
 const registry = {
   commands: [
     spec(['help']),
-    spec(['access', 'request'], { usage: 'access request <server> for <duration>', keywords: ['for', 'reason'] }),
+    spec(['access', 'request'], {
+      usage: 'access request <server> for <duration>',
+      keywords: ['for', 'reason'],
+    }),
     spec(['access', 'list']),
     spec(['access', 'revoke']),
     spec(['scan']),
@@ -70,7 +73,12 @@ describe('tokenize', () => {
   });
 
   it('treats typographic quotes as quotes', () => {
-    expect(texts(tokenize('reason “disk is full” note ‘a b’'))).toEqual(['reason', 'disk is full', 'note', 'a b']);
+    expect(texts(tokenize('reason “disk is full” note ‘a b’'))).toEqual([
+      'reason',
+      'disk is full',
+      'note',
+      'a b',
+    ]);
   });
 
   it('keeps apostrophes inside words as letters', () => {
@@ -87,7 +95,11 @@ describe('tokenize', () => {
   });
 
   it('treats newlines and tabs outside quotes as spaces and keeps them inside quotes', () => {
-    expect(texts(tokenize('scan\nweb-01\t"line one\nline two"'))).toEqual(['scan', 'web-01', 'line one\nline two']);
+    expect(texts(tokenize('scan\nweb-01\t"line one\nline two"'))).toEqual([
+      'scan',
+      'web-01',
+      'line one\nline two',
+    ]);
   });
 
   it('keeps an empty quoted string as an empty word', () => {
@@ -179,7 +191,11 @@ describe('parseArgs', () => {
   });
 
   it('reads positional words, keywords, options and flags', () => {
-    const args = parseArgs(access, tokenize('web-01 FOR 2h reason "disk full" login=deploy --dry-run'), 'raw text');
+    const args = parseArgs(
+      access,
+      tokenize('web-01 FOR 2h reason "disk full" login=deploy --dry-run'),
+      'raw text',
+    );
     expect(args).toEqual({
       positional: ['web-01'],
       keywords: { for: '2h', reason: 'disk full' },
@@ -211,7 +227,10 @@ describe('parseArgs', () => {
   });
 
   it('accepts any option when the spec says *', () => {
-    expect(parseArgs(spec(['x'], { options: '*' }), ['a=1', 'b-c=2']).options).toEqual({ a: '1', 'b-c': '2' });
+    expect(parseArgs(spec(['x'], { options: '*' }), ['a=1', 'b-c=2']).options).toEqual({
+      a: '1',
+      'b-c': '2',
+    });
   });
 
   it('reads quoted words as positional text, never as flags or options', () => {
@@ -220,7 +239,9 @@ describe('parseArgs', () => {
   });
 
   it('treats words whose key is not an option name as positional', () => {
-    expect(parseArgs(spec(['x']), ['https://example.com/?a=b']).positional).toEqual(['https://example.com/?a=b']);
+    expect(parseArgs(spec(['x']), ['https://example.com/?a=b']).positional).toEqual([
+      'https://example.com/?a=b',
+    ]);
   });
 });
 
@@ -238,12 +259,24 @@ describe('parseDuration and formatDuration', () => {
     expect(parseDuration(text)).toBe(ms);
   });
 
-  it.each(['0m', '0h0m', '-1h', 'abc', '', '1.5h', '2 h', '1x', 'h', '30m1h', '1h1h', '366d', '53w', '9999999999h'])(
-    'refuses %j',
-    (text) => {
-      badRequest(() => parseDuration(text));
-    },
-  );
+  it.each([
+    '0m',
+    '0h0m',
+    '-1h',
+    'abc',
+    '',
+    '1.5h',
+    '2 h',
+    '1x',
+    'h',
+    '30m1h',
+    '1h1h',
+    '366d',
+    '53w',
+    '9999999999h',
+  ])('refuses %j', (text) => {
+    badRequest(() => parseDuration(text));
+  });
 
   it('formats durations in the form it reads', () => {
     expect(formatDuration(5_400_000)).toBe('1h30m');
@@ -251,7 +284,8 @@ describe('parseDuration and formatDuration', () => {
     expect(formatDuration(45_000)).toBe('45s');
     expect(formatDuration(0)).toBe('0s');
     expect(formatDuration(-90_000)).toBe('-1m30s');
-    for (const text of ['1h30m', '1d2h', '2w3d4h5m6s']) expect(formatDuration(parseDuration(text))).toBe(text);
+    for (const text of ['1h30m', '1d2h', '2w3d4h5m6s'])
+      expect(formatDuration(parseDuration(text))).toBe(text);
   });
 });
 
@@ -288,27 +322,26 @@ describe('hostile input', () => {
     `access ${'request '.repeat(400)}`,
   ];
 
-  it.each(hostile.map((h) => [h.length > 60 ? `${h.slice(0, 60)}…` : h, h]))(
-    'never fails with anything but bad_request: %j',
-    (_label, text) => {
-      try {
-        const tokens = tokenize(text);
-        if (tokens.length === 0) return;
-        const match = matchCommand(registry, tokens);
-        parseArgs(match.spec, match.rest, text);
-        for (const t of tokens) {
-          try {
-            parseDuration(t.text);
-          } catch (error) {
-            expect(error).toBeInstanceOf(AppError);
-            expect((error as AppError).code).toBe('bad_request');
-          }
+  it.each(
+    hostile.map((h) => [h.length > 60 ? `${h.slice(0, 60)}…` : h, h]),
+  )('never fails with anything but bad_request: %j', (_label, text) => {
+    try {
+      const tokens = tokenize(text);
+      if (tokens.length === 0) return;
+      const match = matchCommand(registry, tokens);
+      parseArgs(match.spec, match.rest, text);
+      for (const t of tokens) {
+        try {
+          parseDuration(t.text);
+        } catch (error) {
+          expect(error).toBeInstanceOf(AppError);
+          expect((error as AppError).code).toBe('bad_request');
         }
-      } catch (error) {
-        expect(error).toBeInstanceOf(AppError);
-        expect((error as AppError).code).toBe('bad_request');
-        expect((error as AppError).message.length).toBeLessThan(400);
       }
-    },
-  );
+    } catch (error) {
+      expect(error).toBeInstanceOf(AppError);
+      expect((error as AppError).code).toBe('bad_request');
+      expect((error as AppError).message.length).toBeLessThan(400);
+    }
+  });
 });

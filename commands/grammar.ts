@@ -22,6 +22,7 @@ const DOUBLE_QUOTES = new Set(['"', '\u201C', '\u201D', '\u201E']);
 const SINGLE_QUOTES = new Set(["'", '\u2018', '\u2019', '\u201A']);
 const WHITESPACE = /[\s\u00A0\u2000-\u200A\u202F\u205F\u3000]/;
 // C0 controls other than tab/newline/CR, DEL, and C1 controls.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is this regex's job
 const FORBIDDEN_CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/;
 // Bidi embedding/override/isolate characters make text display differently from what runs.
 const BIDI_CONTROL = /[\u202A-\u202E\u2066-\u2069]/;
@@ -178,7 +179,10 @@ export interface CommandMatch {
 }
 
 /** Pick the command whose path matches the most leading words; unknown words get a suggestion. */
-export function matchCommand(registry: Pick<Registry, 'commands'>, tokens: readonly TokenLike[]): CommandMatch {
+export function matchCommand(
+  registry: Pick<Registry, 'commands'>,
+  tokens: readonly TokenLike[],
+): CommandMatch {
   const words = tokens.map(toToken);
   let best: CommandSpec | undefined;
   for (const spec of registry.commands) {
@@ -217,7 +221,10 @@ export function matchCommand(registry: Pick<Registry, 'commands'>, tokens: reado
       ? `I don't know the command ${quoteForMessage(bad.text)}.`
       : `/warden ${prefix.join(' ')} has no subcommand ${quoteForMessage(bad.text)}.`;
   const helpTopic = depth === 0 ? 'help' : `help ${prefix.join(' ')}`;
-  throw new AppError('bad_request', `${what}${suggestion} Type /warden ${helpTopic} to see what you can use.`);
+  throw new AppError(
+    'bad_request',
+    `${what}${suggestion} Type /warden ${helpTopic} to see what you can use.`,
+  );
 }
 
 function usageError(spec: CommandSpec, problem: string): AppError {
@@ -267,7 +274,8 @@ export function parseArgs(spec: CommandSpec, tokens: readonly TokenLike[], raw?:
     if (!quoted && eq > 0 && OPTION_KEY.test(text.slice(0, eq))) {
       const key = text.slice(0, eq);
       const allowed = spec.options === '*' || (spec.options ?? []).includes(key);
-      if (!allowed) throw usageError(spec, `Unknown option ${quoteForMessage(key)} in ${quoteForMessage(text)}.`);
+      if (!allowed)
+        throw usageError(spec, `Unknown option ${quoteForMessage(key)} in ${quoteForMessage(text)}.`);
       if (key in out.options) throw usageError(spec, `The option ${quoteForMessage(key)} is given twice.`);
       out.options[key] = text.slice(eq + 1);
       continue;
@@ -303,7 +311,8 @@ export function parseDuration(text: string): number {
     lastUnit = index;
     total += Number(digits) * UNIT_MS[unit as Unit];
   }
-  if (total <= 0) throw new AppError('bad_request', `A duration must be longer than zero (got ${text.trim()}).`);
+  if (total <= 0)
+    throw new AppError('bad_request', `A duration must be longer than zero (got ${text.trim()}).`);
   if (total > MAX_DURATION_MS) {
     throw new AppError('bad_request', `${quoteForMessage(text)} is longer than the limit of 365 days.`);
   }

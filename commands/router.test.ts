@@ -16,7 +16,14 @@ let seq = 0;
 const alice: PlatformUser = { platform: 'console', externalId: 'alice', displayName: 'Alice' };
 
 function command(text: string, user: PlatformUser = alice, dedupeKey = `k${++seq}`): CommandInteraction {
-  return { kind: 'command', text, user, channel: 'demo', dedupeKey, receivedAt: new Date('2026-01-05T09:00:00Z') };
+  return {
+    kind: 'command',
+    text,
+    user,
+    channel: 'demo',
+    dedupeKey,
+    receivedAt: new Date('2026-01-05T09:00:00Z'),
+  };
 }
 
 interface Probe {
@@ -78,8 +85,14 @@ function probeRegistry(deps: ReturnType<typeof createTestDeps>): Probe {
   ];
   (probe.registry.commands as CommandSpec[]).push(...specs);
   (probe.registry.actions as Registry['actions'][number][]).push(
-    { prefix: 'probe.', run: async (a) => ({ replaceOriginal: { visibility: 'public', text: `short ${a.value}` } }) },
-    { prefix: 'probe.long.', run: async (a) => ({ replaceOriginal: { visibility: 'public', text: `long ${a.value}` } }) },
+    {
+      prefix: 'probe.',
+      run: async (a) => ({ replaceOriginal: { visibility: 'public', text: `short ${a.value}` } }),
+    },
+    {
+      prefix: 'probe.long.',
+      run: async (a) => ({ replaceOriginal: { visibility: 'public', text: `long ${a.value}` } }),
+    },
   );
   (probe.registry.forms as Registry['forms'][number][]).push({
     prefix: 'probe-form',
@@ -151,7 +164,8 @@ describe('handleInteraction', () => {
     const result = await handleInteraction(command('probe hi', who), deps, probe.registry);
     expect(result.reply?.text).toBe('ran hi');
     expect((await findUserByIdentity(db.current.sql, 'slack', 'UCAROL'))?.handle).toBe('carol');
-    const events = await db.current.sql`select actor, action from audit_events where action = 'identity.linked'`;
+    const events = await db.current
+      .sql`select actor, action from audit_events where action = 'identity.linked'`;
     expect(events).toEqual([{ actor: 'user:carol', action: 'identity.linked' }]);
   });
 
@@ -163,11 +177,12 @@ describe('handleInteraction', () => {
     expect(probe.calls).toHaveLength(0);
     expect(result.reply).toMatchObject({ visibility: 'private', tone: 'error' });
     expect(result.reply?.text).toContain('@dave is disabled');
-    const [row] = await db.current.sql`select status, error from interactions where dedupe_key = 'disabled-1'`;
+    const [row] = await db.current
+      .sql`select status, error from interactions where dedupe_key = 'disabled-1'`;
     expect(row).toMatchObject({ status: 'failed', error: 'forbidden' });
   });
 
-  it("turns an AppError into a private error reply with its message and records the code", async () => {
+  it('turns an AppError into a private error reply with its message and records the code', async () => {
     const deps = createTestDeps(db.current.sql);
     const probe = probeRegistry(deps);
     const result = await handleInteraction(command('probe refuse', alice, 'apperr-1'), deps, probe.registry);
@@ -182,7 +197,9 @@ describe('handleInteraction', () => {
 
   it('hides an unexpected error behind a reference and logs it with the interaction id', async () => {
     const lines: string[] = [];
-    const deps = createTestDeps(db.current.sql, { log: createLogger('error', { write: (m: string) => lines.push(m) }) });
+    const deps = createTestDeps(db.current.sql, {
+      log: createLogger('error', { write: (m: string) => lines.push(m) }),
+    });
     const probe = probeRegistry(deps);
     const result = await handleInteraction(command('probe crash', alice, 'crash-1'), deps, probe.registry);
     const [row] = await db.current.sql<{ id: number; status: string; error: string }[]>`
@@ -193,7 +210,9 @@ describe('handleInteraction', () => {
     );
     expect(result.reply?.text).not.toContain('hunter2');
     const logged = lines.map((l) => JSON.parse(l) as { interactionId?: number; msg: string });
-    expect(logged).toContainEqual(expect.objectContaining({ interactionId: row!.id, msg: 'interaction failed' }));
+    expect(logged).toContainEqual(
+      expect.objectContaining({ interactionId: row!.id, msg: 'interaction failed' }),
+    );
   });
 
   it('answers empty text, "help" and "/warden help" with the commands the caller may use', async () => {
@@ -273,10 +292,12 @@ describe('handleInteraction', () => {
       value: 'v',
       dedupeKey: `click-${++seq}`,
     });
-    expect((await handleInteraction(click('probe.go'), deps, probe.registry)).replaceOriginal?.text).toBe('short v');
-    expect((await handleInteraction(click('probe.long.go'), deps, probe.registry)).replaceOriginal?.text).toBe(
-      'long v',
+    expect((await handleInteraction(click('probe.go'), deps, probe.registry)).replaceOriginal?.text).toBe(
+      'short v',
     );
+    expect(
+      (await handleInteraction(click('probe.long.go'), deps, probe.registry)).replaceOriginal?.text,
+    ).toBe('long v');
     const stale = await handleInteraction(click('gone.away'), deps, probe.registry);
     expect(stale.reply?.tone).toBe('error');
     expect(stale.reply?.text).toContain('no longer does anything');
@@ -299,8 +320,12 @@ describe('handleInteraction', () => {
       probe.registry,
     );
     expect(result.reply?.text).toBe('form web-01');
-    const [row] = await db.current.sql<{ id: number }[]>`select id from interactions where dedupe_key = 'form-1'`;
-    expect((await getInteraction(db.current.sql, row!.id))?.body).toMatchObject({ values: { name: 'web-01' } });
+    const [row] = await db.current.sql<
+      { id: number }[]
+    >`select id from interactions where dedupe_key = 'form-1'`;
+    expect((await getInteraction(db.current.sql, row!.id))?.body).toMatchObject({
+      values: { name: 'web-01' },
+    });
   });
 });
 

@@ -2,7 +2,13 @@ import type { Interaction, InteractionResult, PlatformUser, Reply } from '../bot
 import { AppError, isAppError } from '../lib/errors.js';
 import { withTx } from '../storage/db.js';
 import { finishInteraction, recordInteraction, storableText } from '../storage/interactions.js';
-import { addIdentity, findUserByIdentity, getUserByEmail, type User, usersWithRoles } from '../storage/users.js';
+import {
+  addIdentity,
+  findUserByIdentity,
+  getUserByEmail,
+  type User,
+  usersWithRoles,
+} from '../storage/users.js';
 import { recordEvent } from './audit/trail.js';
 import type { Deps } from './deps.js';
 import { matchCommand, parseArgs, tokenize } from './grammar.js';
@@ -13,8 +19,9 @@ import type { CommandContext, Registry } from './registry.js';
 /**
  * The one entry point for chat: every adapter hands its parsed `Interaction` here. The
  * interaction is committed to `interactions` before anything runs, so a duplicate delivery is
- * answered without running twice and a crash loses nothing. Errors never escape: the caller
- * always gets a reply to show.
+ * answered without running twice and a crash loses nothing. Errors from resolving the user or
+ * running the command never escape: the caller always gets a reply to show. Only a failure to
+ * record the interaction throws (and then nothing has run).
  */
 export async function handleInteraction(
   interaction: Interaction,
@@ -85,7 +92,8 @@ interface Routed {
 
 async function dispatch(interaction: Interaction, deps: Deps, registry: Registry): Promise<Routed> {
   const user = await resolveUser(deps, interaction.user);
-  if (!user) return { result: { reply: await unknownUserReply(deps, interaction.user) }, refused: 'unauthenticated' };
+  if (!user)
+    return { result: { reply: await unknownUserReply(deps, interaction.user) }, refused: 'unauthenticated' };
   if (user.disabled) {
     const text = `Your Warden user @${user.handle} is disabled, so Warden will not act for you. Ask an admin to re-enable it.`;
     return { result: { reply: errorReply(text) }, refused: 'forbidden' };
@@ -96,11 +104,14 @@ async function dispatch(interaction: Interaction, deps: Deps, registry: Registry
   switch (interaction.kind) {
     case 'command': {
       let tokens = tokenize(interaction.text);
-      if (tokens[0] && !tokens[0].quoted && tokens[0].text.toLowerCase() === '/warden') tokens = tokens.slice(1);
+      if (tokens[0] && !tokens[0].quoted && tokens[0].text.toLowerCase() === '/warden')
+        tokens = tokens.slice(1);
       const help = registry.commands.find((s) => s.path.length === 1 && s.path[0] === 'help');
       if (tokens.length === 0) {
         const spec = help ?? createHelpCommand(registry);
-        return { result: await spec.run({ positional: [], options: {}, keywords: {}, flags: [], raw: '' }, ctx) };
+        return {
+          result: await spec.run({ positional: [], options: {}, keywords: {}, flags: [], raw: '' }, ctx),
+        };
       }
       const match = matchCommand(registry, tokens);
       const args = parseArgs(match.spec, match.rest, interaction.text.trim());

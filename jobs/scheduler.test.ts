@@ -114,7 +114,8 @@ describe('scheduler', () => {
     gate.resolve();
     await withDeadline(stopping, 15_000, 'stop() to return');
     expect(finished).toBe(true);
-    const locked = await db.current.sql`select id from agenda_jobs where name = 'slow' and locked_at is not null`;
+    const locked = await db.current
+      .sql`select id from agenda_jobs where name = 'slow' and locked_at is not null`;
     expect(locked).toHaveLength(0);
   });
 

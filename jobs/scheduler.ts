@@ -109,9 +109,10 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
         }
         // drain() leaves jobs this process locked ahead of time but never started; hand them back
         // now rather than after their lock lifetime. Nothing of ours is running any more.
-        await pool.query('update agenda_jobs set locked_at = null where locked_at is not null and last_modified_by = $1', [
-          name,
-        ]);
+        await pool.query(
+          'update agenda_jobs set locked_at = null where locked_at is not null and last_modified_by = $1',
+          [name],
+        );
       }
     } finally {
       await pool.end();

@@ -48,7 +48,9 @@ export async function insertConsoleMessage(
     on conflict (idempotency_key) do nothing
     returning id`;
   if (row) return { id: row.id, created: true };
-  const [existing] = await sql<{ id: number }[]>`select id from console_messages where idempotency_key = ${key}`;
+  const [existing] = await sql<
+    { id: number }[]
+  >`select id from console_messages where idempotency_key = ${key}`;
   if (!existing) throw new Error('console message vanished between insert and select');
   return { id: existing.id, created: false };
 }
@@ -77,8 +79,8 @@ export async function publishConsoleMessage(sql: Queryable, id: number): Promise
 
 /**
  * Messages of a channel that `viewerId` may see. Without `changedSince`, the latest `limit`
- * messages; with it, every message created or changed after that moment (so in-place updates
- * reach the page too).
+ * messages; with it, the messages created or changed after that moment, oldest change first
+ * (so in-place updates reach the page too, and a cursor taken from the last row never skips one).
  */
 export async function listConsoleMessages(
   sql: Queryable,
@@ -90,7 +92,7 @@ export async function listConsoleMessages(
     return sql<ConsoleMessage[]>`
       select ${columns(sql)} from console_messages
       where channel = ${input.channel} and ${visible} and updated_at > ${input.changedSince}
-      order by id limit ${limit}`;
+      order by updated_at, id limit ${limit}`;
   }
   return sql<ConsoleMessage[]>`
     select * from (

@@ -26,12 +26,14 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
  * can be inspected) with those characters replaced by U+FFFD.
  */
 export function storableText(text: string): string {
-  return text.replace(/\u0000/g, '\uFFFD').replace(LONE_SURROGATE, '\uFFFD');
+  return text.replaceAll('\u0000', '\uFFFD').replace(LONE_SURROGATE, '\uFFFD');
 }
 
 /** A JSON-safe deep copy with every string made storable; functions and undefined are dropped. */
 export function toStorableJson(value: unknown): Record<string, unknown> {
-  const text = JSON.stringify(value ?? {}, (_key, v: unknown) => (typeof v === 'string' ? storableText(v) : v));
+  const text = JSON.stringify(value ?? {}, (_key, v: unknown) =>
+    typeof v === 'string' ? storableText(v) : v,
+  );
   return JSON.parse(text ?? '{}') as Record<string, unknown>;
 }
 

@@ -35,6 +35,8 @@ export async function migrate(target: DbTarget, log?: MigrateLog): Promise<strin
       logger: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
       // PGlite has no other sessions to race with, and its single session makes the lock pointless.
       noLock: target.embedded,
+      // Replicas (and parallel test files) that start together wait their turn instead of failing.
+      advisoryLockMode: 'wait',
     });
     const names = applied.map((m) => m.name);
     if (names.length > 0) log?.info(`applied migrations: ${names.join(', ')}`);

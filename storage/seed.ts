@@ -136,7 +136,12 @@ async function seedDemo(tx: Tx, deps: TrailDeps): Promise<boolean> {
   return true;
 }
 
-async function ensureConsoleUser(tx: Tx, deps: TrailDeps, handle: string, displayName: string): Promise<User> {
+async function ensureConsoleUser(
+  tx: Tx,
+  deps: TrailDeps,
+  handle: string,
+  displayName: string,
+): Promise<User> {
   let user = await getUserByHandle(tx, handle);
   if (!user) {
     user = await createUser(tx, { handle, displayName });

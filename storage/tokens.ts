@@ -75,6 +75,7 @@ export async function touchToken(sql: Queryable, id: number, at: Date, staleBefo
 
 /** Revoke; false when the token was already revoked. */
 export async function revokeToken(sql: Queryable, id: number, at: Date): Promise<boolean> {
-  const rows = await sql`update api_tokens set revoked_at = ${at} where id = ${id} and revoked_at is null returning id`;
+  const rows =
+    await sql`update api_tokens set revoked_at = ${at} where id = ${id} and revoked_at is null returning id`;
   return rows.length > 0;
 }

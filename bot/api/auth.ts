@@ -41,7 +41,9 @@ export async function authenticateRequest(c: Context<AppEnv>, deps: Deps): Promi
  */
 export function requirePermission(actor: Actor, permission: Permission): void {
   if (holdsAnywhere(actor, permission)) return;
-  const scoped = actor.tokenScopes?.some((s) => s === permission || (s === 'sop:run:*' && permission.startsWith('sop:run:')));
+  const scoped = actor.tokenScopes?.some(
+    (s) => s === permission || (s === 'sop:run:*' && permission.startsWith('sop:run:')),
+  );
   if (actor.tokenScopes && !scoped) {
     throw new AppError(
       'forbidden',

@@ -34,7 +34,12 @@ export function createApi(deps: Deps, routes: readonly ApiRoute[] = API_ROUTES):
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
       onError: (c) =>
-        errorResponse(c, 413, 'bad_request', `the body is larger than ${MAX_BODY_BYTES / 1024 / 1024} MB; send it in parts`),
+        errorResponse(
+          c,
+          413,
+          'bad_request',
+          `the body is larger than ${MAX_BODY_BYTES / 1024 / 1024} MB; send it in parts`,
+        ),
     }),
   );
   api.get('/openapi.json', (c) => c.json(document));

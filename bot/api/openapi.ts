@@ -24,7 +24,10 @@ export function jsonSchemaOf(schema: z.ZodType, io: 'input' | 'output'): JsonSch
 
 function parametersOf(schema: ApiRoute['params'], where: 'path' | 'query'): JsonSchema[] {
   if (!schema) return [];
-  const object = jsonSchemaOf(schema, 'input') as { properties?: Record<string, JsonSchema>; required?: string[] };
+  const object = jsonSchemaOf(schema, 'input') as {
+    properties?: Record<string, JsonSchema>;
+    required?: string[];
+  };
   return Object.entries(object.properties ?? {}).map(([name, property]) => {
     const { description, ...propertySchema } = property;
     return {
@@ -48,7 +51,10 @@ function operationOf(route: ApiRoute): JsonSchema {
     [String(route.status)]:
       route.response === null
         ? { description: 'Done' }
-        : { description: 'OK', content: { 'application/json': { schema: jsonSchemaOf(route.response, 'output') } } },
+        : {
+            description: 'OK',
+            content: { 'application/json': { schema: jsonSchemaOf(route.response, 'output') } },
+          },
     '400': errorRef('The request is not valid; details.issues says where'),
     '401': errorRef('No token, or an unknown, expired or revoked one'),
     '403': errorRef('The token or its user lacks the permission; details.permission names it'),

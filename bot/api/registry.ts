@@ -28,7 +28,12 @@ export interface RouteInput<P extends AnyObject, Q extends AnyObject, B extends 
   meta: CallMeta;
 }
 
-export interface RouteSpec<P extends AnyObject, Q extends AnyObject, B extends z.ZodType, R extends z.ZodType> {
+export interface RouteSpec<
+  P extends AnyObject,
+  Q extends AnyObject,
+  B extends z.ZodType,
+  R extends z.ZodType,
+> {
   method: HttpMethod;
   /** OpenAPI style, relative to /api/v1: `/servers/{name}`. */
   path: string;
@@ -79,7 +84,12 @@ function validationError(where: string, issues: z.core.$ZodIssue[], base: Proper
   });
 }
 
-function parseWith<S extends z.ZodType>(schema: S, value: unknown, where: string, base: PropertyKey[]): z.output<S> {
+function parseWith<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  where: string,
+  base: PropertyKey[],
+): z.output<S> {
   const result = schema.safeParse(value);
   if (!result.success) throw validationError(where, result.error.issues, base);
   return result.data;
@@ -160,7 +170,9 @@ export function defineRoute<
       // A response that does not match its declared schema is our bug: fail loudly, never send it.
       const checked = spec.response.safeParse(output);
       if (!checked.success) {
-        throw new Error(`${spec.operationId} produced a response that does not match its schema: ${checked.error.message}`);
+        throw new Error(
+          `${spec.operationId} produced a response that does not match its schema: ${checked.error.message}`,
+        );
       }
       return c.json(checked.data as object, status as 200 | 201);
     },

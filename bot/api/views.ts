@@ -117,9 +117,7 @@ export const ChainReportView = z.object({
   ok: z.boolean(),
   checked: z.int(),
   headSeq: z.int(),
-  firstBroken: z
-    .object({ seq: z.int(), problem: z.string(), detail: z.string() })
-    .optional(),
+  firstBroken: z.object({ seq: z.int(), problem: z.string(), detail: z.string() }).optional(),
 });
 
 export const TokenView = z.object({
@@ -151,5 +149,9 @@ export const CreatedTokenView = z.object({
   info: TokenView,
 });
 
-const Outcome = z.object({ created: z.array(z.string()), updated: z.array(z.string()), unchanged: z.array(z.string()) });
+const Outcome = z.object({
+  created: z.array(z.string()),
+  updated: z.array(z.string()),
+  unchanged: z.array(z.string()),
+});
 export const ImportResultView = z.object({ projects: Outcome, servers: Outcome });

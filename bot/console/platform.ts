@@ -1,10 +1,6 @@
-import { IntegrationError } from '../../lib/errors.js';
 import type { Clock } from '../../lib/clock.js';
-import {
-  getConsoleMessage,
-  insertConsoleMessage,
-  updateConsoleMessage,
-} from '../../storage/console.js';
+import { IntegrationError } from '../../lib/errors.js';
+import { getConsoleMessage, insertConsoleMessage, updateConsoleMessage } from '../../storage/console.js';
 import type { Queryable } from '../../storage/db.js';
 import type { Reply } from '../chat/model.js';
 import type { ChatPlatform } from '../chat/platform.js';
@@ -53,11 +49,21 @@ export function createConsolePlatform(sql: Queryable, clock: Clock): ChatPlatfor
     },
 
     async update(channel: string, messageId: string, reply: Reply) {
-      const updated = await updateConsoleMessage(sql, { id: parseMessageId(messageId), channel, body: reply });
-      if (!updated) throw new IntegrationError('console', `message ${messageId} is not in console channel ${channel}`);
+      const updated = await updateConsoleMessage(sql, {
+        id: parseMessageId(messageId),
+        channel,
+        body: reply,
+      });
+      if (!updated)
+        throw new IntegrationError('console', `message ${messageId} is not in console channel ${channel}`);
     },
 
-    async replyInThread(channel: string, messageId: string, reply: Reply, options: { idempotencyKey: string }) {
+    async replyInThread(
+      channel: string,
+      messageId: string,
+      reply: Reply,
+      options: { idempotencyKey: string },
+    ) {
       const parent = await parentIn(channel, messageId);
       // Threads are one level deep, as on Slack: a reply to a reply joins the same thread.
       const { id } = await insertConsoleMessage(sql, {

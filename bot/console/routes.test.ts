@@ -3,23 +3,24 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../test/db.js';
 import { createTestDeps, type TestDeps } from '../../test/deps.js';
 import { createApp } from '../app.js';
+import type { AppEnv } from '../http/context.js';
 import { createConsoleRoutes } from './routes.js';
 import type { ConsoleMessageView } from './service.js';
 import { consoleTestRegistry, seedConsoleWorld } from './testing.js';
 
 const db = useTestDatabase('console_routes');
 let deps: TestDeps;
-let app: Hono;
+let app: Hono<AppEnv>;
 let seq = 0;
 
 beforeAll(async () => {
   await seedConsoleWorld(db.current.sql);
   deps = createTestDeps(db.current.sql);
-  const health = new Hono().get('/healthz', (c) => c.text('ok'));
+  const other = new Hono().get('/other-route', (c) => c.text('ok'));
   app = createApp({
     deps,
     mounts: [
-      { path: '/', app: health },
+      { path: '/', app: other },
       { path: '/', app: createConsoleRoutes({ deps, registry: consoleTestRegistry() }) },
     ],
   });
@@ -67,7 +68,7 @@ describe('console page and lists', () => {
   });
 
   it("does not guard the parent app's other routes", async () => {
-    const res = await app.request('http://warden.example.com/healthz');
+    const res = await app.request('http://warden.example.com/other-route');
     expect(res.status).toBe(200);
   });
 
@@ -88,7 +89,9 @@ describe('console JSON endpoints', () => {
   it('answers bad JSON with a 400 JSON error', async () => {
     const res = await post('/console/api/command', '{"as": "alice",');
     expect(res.status).toBe(400);
-    expect(await res.json()).toEqual({ error: { code: 'bad_request', message: 'the body is not valid JSON' } });
+    expect(await res.json()).toEqual({
+      error: { code: 'bad_request', message: 'the body is not valid JSON', requestId: expect.any(String) },
+    });
   });
 
   it('answers a non-JSON content type with 415, so a foreign page cannot post a simple form', async () => {
@@ -164,7 +167,13 @@ describe('console JSON endpoints', () => {
   it('refuses a click on a message that is not in the channel or not visible to the clicker', async () => {
     const [, privateReply] = await say('alice', '/warden help');
     const click = (as: string, channel: string) =>
-      post('/console/api/action', { as, channel, actionId: 'test.replace', value: '1', messageId: privateReply!.id });
+      post('/console/api/action', {
+        as,
+        channel,
+        actionId: 'test.replace',
+        value: '1',
+        messageId: privateReply!.id,
+      });
     expect((await click('bob', 'demo')).status).toBe(404);
     expect((await click('alice', 'general')).status).toBe(404);
   });
@@ -183,7 +192,23 @@ describe('console JSON endpoints', () => {
     expect(res.status).toBe(200);
     const { messages } = (await res.json()) as { messages: ConsoleMessageView[] };
     expect(messages[0]).toMatchObject({ id: formMessage!.id, body: { text: 'Sent: Name a server.' } });
-    expect(messages[1]).toMatchObject({ private: true, body: { text: 'Got web-01 with state opaque-state.' } });
+    expect(messages[1]).toMatchObject({
+      private: true,
+      body: { text: 'Got web-01 with state opaque-state.' },
+    });
+  });
+
+  it.each([
+    ['/warden scan web\u000001'],
+    ['/warden scan \u202Eevil'],
+    ['/warden "unbalanced'],
+    [`/warden ${'x'.repeat(10_000)}`],
+    ['/warden ; rm -rf / $(reboot) `id`'],
+  ])('answers hostile command text with a private error and keeps serving (%#)', async (text) => {
+    const [echo, reply] = await say('alice', text);
+    expect(echo!.private).toBe(true);
+    expect(reply).toMatchObject({ private: true, body: { tone: 'error' } });
+    expect((await app.request('/console/api/users')).status).toBe(200);
   });
 
   it('posts a line without /warden as an ordinary public message', async () => {
@@ -194,12 +219,15 @@ describe('console JSON endpoints', () => {
 
   it('answers a retried command (same requestId) without running it twice', async () => {
     const body = { as: 'alice', channel: 'demo', text: '/warden test button', requestId: 'retry-0001' };
-    const first = ((await (await post('/console/api/command', body)).json()) as { messages: ConsoleMessageView[] })
-      .messages;
-    const second = ((await (await post('/console/api/command', body)).json()) as { messages: ConsoleMessageView[] })
-      .messages;
+    const first = (
+      (await (await post('/console/api/command', body)).json()) as { messages: ConsoleMessageView[] }
+    ).messages;
+    const second = (
+      (await (await post('/console/api/command', body)).json()) as { messages: ConsoleMessageView[] }
+    ).messages;
     expect(second.map((m) => m.id)).toEqual(first.map((m) => m.id));
-    const [row] = await db.current.sql`select count(*)::int as n from interactions where dedupe_key = 'retry-0001'`;
+    const [row] = await db.current
+      .sql`select count(*)::int as n from interactions where dedupe_key = 'retry-0001'`;
     expect(row).toEqual({ n: 1 });
   });
 

@@ -5,6 +5,8 @@ import type { Deps } from '../../commands/deps.js';
 import type { Registry } from '../../commands/registry.js';
 import { listConsoleChannels, listConsoleMessages, listConsoleUsers } from '../../storage/console.js';
 import { findUserByIdentity } from '../../storage/users.js';
+import type { AppEnv } from '../http/context.js';
+import { errorResponse } from '../http/errors.js';
 import { consolePage } from './page.js';
 import { type ConsoleContext, consoleAction, consoleCommand, consoleForm, toView } from './service.js';
 
@@ -29,7 +31,9 @@ const handle = z
 const channel = z
   .string({ error: 'channel is required' })
   .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'channel must be a console channel name such as general');
-const requestId = z.string().regex(/^[A-Za-z0-9-]{8,64}$/, 'requestId must be 8-64 letters, digits or dashes');
+const requestId = z
+  .string()
+  .regex(/^[A-Za-z0-9-]{8,64}$/, 'requestId must be 8-64 letters, digits or dashes');
 const messageId = z.string().regex(/^\d{1,15}$/, 'messageId must be a console message id');
 
 const CommandBody = z.object({
@@ -69,14 +73,25 @@ const MessagesQuery = z.object({
 /** Changes committed slightly out of order must not slip behind the cursor, so each poll looks back a little. */
 const POLL_OVERLAP_MS = 3000;
 
-function jsonError(c: Context, status: 400 | 403 | 404 | 415, code: string, message: string): Response {
-  return c.json({ error: { code, message } }, status);
+/** The app's standard JSON error body (bot/http/errors.ts), request id included. */
+function jsonError(
+  c: Context<AppEnv>,
+  status: 400 | 403 | 404 | 415,
+  code: 'bad_request' | 'forbidden' | 'not_found',
+  message: string,
+): Response {
+  return errorResponse(c, status, code, message);
 }
 
-async function readJson<T>(c: Context, schema: z.ZodType<T>): Promise<{ data: T } | { error: Response }> {
+async function readJson<T>(
+  c: Context<AppEnv>,
+  schema: z.ZodType<T>,
+): Promise<{ data: T } | { error: Response }> {
   const type = c.req.header('content-type') ?? '';
   if (!/^application\/json\b/i.test(type)) {
-    return { error: jsonError(c, 415, 'bad_request', 'send the body as JSON (Content-Type: application/json)') };
+    return {
+      error: jsonError(c, 415, 'bad_request', 'send the body as JSON (Content-Type: application/json)'),
+    };
   }
   let raw: unknown;
   try {
@@ -107,15 +122,15 @@ function defaultHosts(deps: Deps): string[] {
  * @example
  *   createApp({ deps, mounts: [{ path: '/', app: createConsoleRoutes({ deps, registry }) }] });
  */
-export function createConsoleRoutes(options: ConsoleRoutesOptions): Hono {
+export function createConsoleRoutes(options: ConsoleRoutesOptions): Hono<AppEnv> {
   const { deps } = options;
   const ctx: ConsoleContext = { deps, registry: options.registry };
   const allowed = new Set((options.allowedHosts ?? defaultHosts(deps)).map((h) => h.toLowerCase()));
-  const app = new Hono();
+  const app = new Hono<AppEnv>();
 
   // Only the console's own paths: this app is mounted at '/', and a '*' guard would also
   // catch the Slack, Teams and API routes of the parent app.
-  const loopbackOnly: MiddlewareHandler = async (c, next) => {
+  const loopbackOnly: MiddlewareHandler<AppEnv> = async (c, next) => {
     const host = new URL(c.req.url).hostname.toLowerCase();
     if (!allowed.has(host)) {
       return jsonError(c, 403, 'forbidden', `the console only answers on ${[...allowed].join(', ')}`);
@@ -175,7 +190,8 @@ export function createConsoleRoutes(options: ConsoleRoutesOptions): Hono {
     const body = await readJson(c, ActionBody);
     if ('error' in body) return body.error;
     const messages = await consoleAction(ctx, body.data);
-    if (!messages) return jsonError(c, 404, 'not_found', 'that message is not in this channel (or not yours to see)');
+    if (!messages)
+      return jsonError(c, 404, 'not_found', 'that message is not in this channel (or not yours to see)');
     return c.json({ messages });
   });
 
@@ -183,7 +199,8 @@ export function createConsoleRoutes(options: ConsoleRoutesOptions): Hono {
     const body = await readJson(c, FormBody);
     if ('error' in body) return body.error;
     const messages = await consoleForm(ctx, body.data);
-    if (!messages) return jsonError(c, 404, 'not_found', 'that form is not in this channel (or not yours to see)');
+    if (!messages)
+      return jsonError(c, 404, 'not_found', 'that form is not in this channel (or not yours to see)');
     return c.json({ messages });
   });
 

@@ -123,7 +123,16 @@ export async function consoleCommand(
       tone: 'warning',
       text: `The console does not know @${input.as}, so nobody else sees this. Pick a user from the list.`,
     };
-    return [echo, await emit(ctx, { channel: input.channel, user, author: CONSOLE_BOT_AUTHOR, reply: note, key: `${requestId}:note` })];
+    return [
+      echo,
+      await emit(ctx, {
+        channel: input.channel,
+        user,
+        author: CONSOLE_BOT_AUTHOR,
+        reply: note,
+        key: `${requestId}:note`,
+      }),
+    ];
   }
   const interaction: Interaction = {
     kind: 'command',
@@ -153,7 +162,12 @@ export async function consoleCommand(
 }
 
 /** The clicked message, if it exists in the channel and the clicker may see it. */
-async function visibleMessage(ctx: ConsoleContext, channel: string, messageId: string, user: User | undefined) {
+async function visibleMessage(
+  ctx: ConsoleContext,
+  channel: string,
+  messageId: string,
+  user: User | undefined,
+) {
   const message = await getConsoleMessage(ctx.deps.sql, Number(messageId));
   if (!message || message.channel !== channel) return undefined;
   if (message.visibleTo !== null && message.visibleTo !== user?.id) return undefined;
@@ -166,7 +180,14 @@ async function visibleMessage(ctx: ConsoleContext, channel: string, messageId: s
  */
 export async function consoleAction(
   ctx: ConsoleContext,
-  input: { as: string; channel: string; actionId: string; value: string; messageId: string; requestId?: string },
+  input: {
+    as: string;
+    channel: string;
+    actionId: string;
+    value: string;
+    messageId: string;
+    requestId?: string;
+  },
 ): Promise<ConsoleMessageView[] | undefined> {
   const requestId = input.requestId ?? randomUUID();
   const user = await findUserByIdentity(ctx.deps.sql, 'console', input.as);
@@ -243,7 +264,11 @@ async function applyResult(
   const out: ConsoleMessageView[] = [];
   const { target, result } = input;
   if (target && result.replaceOriginal) {
-    await updateConsoleMessage(ctx.deps.sql, { id: target.id, channel: input.channel, body: result.replaceOriginal });
+    await updateConsoleMessage(ctx.deps.sql, {
+      id: target.id,
+      channel: input.channel,
+      body: result.replaceOriginal,
+    });
     out.push(toView((await getConsoleMessage(ctx.deps.sql, target.id))!));
   }
   if (result.reply) {

@@ -9,7 +9,9 @@ import { addIdentity, bindRole, createUser } from '../../storage/users.js';
  */
 export const XSS_HEADER = '<img src=x onerror=alert(1)>';
 
-export async function seedConsoleWorld(sql: Sql): Promise<{ projectId: number; aliceId: number; bobId: number }> {
+export async function seedConsoleWorld(
+  sql: Sql,
+): Promise<{ projectId: number; aliceId: number; bobId: number }> {
   const [project] = await sql<{ id: number }[]>`
     insert into projects (slug, name, channels) values ('demo', 'Demo', ${sql.json({ console: 'demo' })})
     returning id`;

@@ -273,6 +273,10 @@ describe('approvals engine', () => {
     expect((await refusal(decide(deps, { actor: bob, requestId: 987654, decision: 'approve' }))).code).toBe(
       'not_found',
     );
+    for (const requestId of [Number.NaN, -1, 0, 1.5, 2 ** 60]) {
+      const bad = await refusal(decide(deps, { actor: bob, requestId, decision: 'approve' }));
+      expect(bad.code).toBe('bad_request');
+    }
     const { request } = await open(alice);
     const long = await refusal(
       decide(deps, { actor: bob, requestId: request.id, decision: 'approve', comment: 'x'.repeat(501) }),
@@ -291,5 +295,18 @@ describe('approvals engine', () => {
     const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
     expect((rejected.reason as AppError).code).toBe('already_decided');
     expect(calls.filter((c) => c.requestId === request.id)).toHaveLength(1);
+  });
+
+  it('opens only one of two simultaneous requests for the same subject', async () => {
+    const id = uniqueHandle('race');
+    const results = await Promise.allSettled([
+      open(alice, { subject: { type: 'test-thing', id } }),
+      open(mallory, { subject: { type: 'test-thing', id } }),
+    ]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect((rejected.reason as AppError).code).toBe('conflict');
+    const rows = await db.current.sql`select id from approval_requests where subject_id = ${id}`;
+    expect(rows).toHaveLength(1);
   });
 });

@@ -60,6 +60,17 @@ function cleanComment(comment: string | null | undefined): string | null {
   return text || null;
 }
 
+function outcomeOf(decision: ApprovalVerdict, request: ApprovalRequest, approvals: number) {
+  if (decision === 'deny') return request.denyEnds ? ('denied' as const) : null;
+  return approvals >= request.requiredApprovals ? ('approved' as const) : null;
+}
+
+function checkRequestId(id: number): void {
+  if (!Number.isSafeInteger(id) || id < 1) {
+    throw new AppError('bad_request', `${String(id).slice(0, 20)} is not an approval request number`);
+  }
+}
+
 /** Refuse with the reason, after committing what the check itself changed (an overdue expiry). */
 type Refusal = { refused: AppError };
 
@@ -70,6 +81,7 @@ type Refusal = { refused: AppError };
  * spot (committed) and the decision refused. N approvals approve; a deny ends it when `denyEnds`.
  */
 export async function decide(deps: Deps, input: DecideInput): Promise<DecisionResult> {
+  checkRequestId(input.requestId);
   const comment = cleanComment(input.comment);
   const { actor } = input;
   const result = await withTx(deps.sql, async (tx): Promise<DecisionResult | Refusal> => {
@@ -124,14 +136,7 @@ export async function decide(deps: Deps, input: DecideInput): Promise<DecisionRe
     });
     const decisions = await listApprovalDecisions(tx, request.id);
     const count = approvalCount(decisions);
-    const ends =
-      input.decision === 'deny'
-        ? request.denyEnds
-          ? 'denied'
-          : null
-        : count >= request.requiredApprovals
-          ? 'approved'
-          : null;
+    const ends = outcomeOf(input.decision, request, count);
     const view = await loadView(tx, request, decisions);
     const by = actor.user.handle;
     const progress = `${count} of ${request.requiredApprovals}`;
@@ -180,6 +185,7 @@ export async function cancelApproval(
   deps: Deps,
   input: { actor: Actor; requestId: number; reason?: string | null },
 ): Promise<{ request: ApprovalRequest; message: Reply }> {
+  checkRequestId(input.requestId);
   const reason = cleanComment(input.reason);
   const result = await withTx(
     deps.sql,
@@ -213,6 +219,7 @@ export async function cancelApproval(
 
 /** A request and its decisions as the message shows them, or a `not_found` AppError. */
 export async function getApprovalView(deps: Deps, requestId: number): Promise<ApprovalView> {
+  checkRequestId(requestId);
   const request = await getApprovalRequest(deps.sql, requestId);
   if (!request) throw new AppError('not_found', `approval request #${requestId} does not exist`);
   return loadView(deps.sql, request);

@@ -83,7 +83,9 @@ export async function openApproval(tx: Tx, deps: Deps, input: OpenApprovalInput)
     throw new AppError('bad_request', `an approval needs between 1 and 10 approvers, not ${required}`);
   }
   const expiresAt = input.expiresAt ?? new Date(now.getTime() + policy.expiresInMs);
-  if (expiresAt <= now) throw new AppError('bad_request', 'an approval must expire in the future');
+  if (Number.isNaN(expiresAt.getTime()) || expiresAt <= now) {
+    throw new AppError('bad_request', 'an approval must expire in the future');
+  }
   const step = (given: Date | null | undefined, afterMs: number | null): Date | null => {
     const at = given === undefined ? (afterMs === null ? null : new Date(now.getTime() + afterMs)) : given;
     // a reminder or escalation due after the request has expired would never be sent
@@ -116,6 +118,15 @@ export async function openApproval(tx: Tx, deps: Deps, input: OpenApprovalInput)
     escalateAt: step(input.escalateAt, policy.escalateAfterMs),
     escalationPermission: input.escalationPermission ?? DEFAULT_ESCALATION_PERMISSION,
     createdAt: now,
+  }).catch((error: unknown) => {
+    // two requests for one subject at the same moment: the unique pending index lets one through
+    if ((error as { code?: string }).code === '23505') {
+      throw new AppError(
+        'conflict',
+        'this already has a pending approval (opened a moment ago); wait for it to be decided',
+      );
+    }
+    throw error;
   });
   const view: ApprovalView = {
     request,

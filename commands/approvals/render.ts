@@ -87,7 +87,11 @@ function baseFields(view: ApprovalView): Field[] {
     { label: 'Requested by', value: `${view.requester.displayName} (${view.requester.handle})` },
     { label: 'Project', value: view.projectSlug ?? 'every project' },
     { label: 'Approvers need', value: request.permission },
-    ...request.details.fields.map((f) => ({ label: oneLine(f.label, 60), value: oneLine(f.value, 500) })),
+    // rows written outside the engine may lack `fields`; show what is there rather than fail
+    ...(Array.isArray(request.details?.fields) ? request.details.fields : []).map((f) => ({
+      label: oneLine(String(f.label), 60),
+      value: oneLine(String(f.value), 500),
+    })),
   ];
 }
 

@@ -25,7 +25,11 @@ function item(spec: CommandSpec): ListItem {
  * The help reply: every command the actor may use, grouped by first word; or, with a topic,
  * one command (`help access request`) or one group (`help access`).
  */
-export function helpReply(actor: Actor, registry: Pick<Registry, 'commands'>, topic: readonly string[] = []): Reply {
+export function helpReply(
+  actor: Actor,
+  registry: Pick<Registry, 'commands'>,
+  topic: readonly string[] = [],
+): Reply {
   const words = topic.map((w) => w.toLowerCase());
   if (words.length === 0) {
     const usable = registry.commands.filter((s) => mayUse(actor, s)).sort(byGroupThenPath);
@@ -35,7 +39,9 @@ export function helpReply(actor: Actor, registry: Pick<Registry, 'commands'>, to
       header: 'Warden commands',
       text: `Type /warden followed by a command. These are the ones you can use (${groups.join(', ')}):`,
       items: usable.map(item),
-      context: ['/warden help <command> explains one command. Words in <angle brackets> are yours to fill in.'],
+      context: [
+        '/warden help <command> explains one command. Words in <angle brackets> are yours to fill in.',
+      ],
     };
   }
   const exact = registry.commands.find(
@@ -54,7 +60,9 @@ export function helpReply(actor: Actor, registry: Pick<Registry, 'commands'>, to
       ],
       context: allowed
         ? undefined
-        : [`You need the ${exact.permission} permission to use this; ask an admin for a role that grants it.`],
+        : [
+            `You need the ${exact.permission} permission to use this; ask an admin for a role that grants it.`,
+          ],
       tone: allowed ? undefined : 'warning',
     };
   }

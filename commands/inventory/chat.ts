@@ -24,11 +24,7 @@ export const serversCommand: CommandSpec = {
   maxPositional: 1,
   async run(args, ctx): Promise<InteractionResult> {
     const project = args.positional[0];
-    const page = await listServers(
-      { project, limit: CHAT_LIST_LIMIT },
-      ctx.deps,
-      ctx.actor,
-    );
+    const page = await listServers({ project, limit: CHAT_LIST_LIMIT }, ctx.deps, ctx.actor);
     const now = ctx.deps.clock.now();
     const items: ListItem[] = page.items.map((s) => ({
       text: `${s.name}${s.address ? ` (${s.address})` : ''}`,
@@ -74,7 +70,10 @@ export const projectsCommand: CommandSpec = {
         header: 'Projects',
         ...(items.length > 0 ? { items } : { text: 'No projects yet.' }),
         ...(projects.length > CHAT_LIST_LIMIT
-          ? { context: [`Showing ${CHAT_LIST_LIMIT} of ${projects.length}.`], moreUrl: `${ctx.deps.config.publicUrl}/api/v1/projects` }
+          ? {
+              context: [`Showing ${CHAT_LIST_LIMIT} of ${projects.length}.`],
+              moreUrl: `${ctx.deps.config.publicUrl}/api/v1/projects`,
+            }
           : {}),
       },
     };

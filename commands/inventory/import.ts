@@ -16,14 +16,15 @@ import type { Deps } from '../deps.js';
 import { type Actor, authorize } from '../rbac/authorize.js';
 import { type InputIssue, issueAt, issuesFromZod, summarizeIssues } from './issues.js';
 import { projectChanges } from './projects.js';
+import { MAX_IMPORT_PROJECTS, MAX_IMPORT_SERVERS, ProjectCreate, ServerCreate } from './schema.js';
+import { actorFacts, actorRef, type CallMeta, pgErrorCode } from './scope.js';
 import {
-  MAX_IMPORT_PROJECTS,
-  MAX_IMPORT_SERVERS,
-  ProjectCreate,
-  ServerCreate,
-} from './schema.js';
-import { type CallMeta, actorFacts, actorRef, pgErrorCode } from './scope.js';
-import { loadServerRefs, mergeServer, SERVER_DEFAULTS, serverAsInput, serverChanges } from './servers.js';
+  loadServerRefs,
+  mergeServer,
+  SERVER_DEFAULTS,
+  serverAsInput,
+  serverChanges,
+} from './server-input.js';
 
 export interface ImportOutcome {
   created: string[];
@@ -61,24 +62,26 @@ function parseEntries(input: unknown) {
   const servers: ServerCreate[] = [];
   const seenSlugs = new Set<string>();
   const seenNames = new Set<string>();
-  (envelope.data.projects ?? []).forEach((raw, i) => {
+  for (const [i, raw] of (envelope.data.projects ?? []).entries()) {
     const r = ProjectCreate.safeParse(raw);
-    if (!r.success) return issues.push(...issuesFromZod(r.error.issues, ['projects', i]));
-    if (seenSlugs.has(r.data.slug)) {
-      return issues.push(issueAt(['projects', i, 'slug'], `project "${r.data.slug}" appears twice`));
+    if (!r.success) issues.push(...issuesFromZod(r.error.issues, ['projects', i]));
+    else if (seenSlugs.has(r.data.slug)) {
+      issues.push(issueAt(['projects', i, 'slug'], `project "${r.data.slug}" appears twice`));
+    } else {
+      seenSlugs.add(r.data.slug);
+      projects.push(r.data);
     }
-    seenSlugs.add(r.data.slug);
-    return projects.push(r.data);
-  });
-  (envelope.data.servers ?? []).forEach((raw, i) => {
+  }
+  for (const [i, raw] of (envelope.data.servers ?? []).entries()) {
     const r = ServerCreate.safeParse(raw);
-    if (!r.success) return issues.push(...issuesFromZod(r.error.issues, ['servers', i]));
-    if (seenNames.has(r.data.name)) {
-      return issues.push(issueAt(['servers', i, 'name'], `server "${r.data.name}" appears twice`));
+    if (!r.success) issues.push(...issuesFromZod(r.error.issues, ['servers', i]));
+    else if (seenNames.has(r.data.name)) {
+      issues.push(issueAt(['servers', i, 'name'], `server "${r.data.name}" appears twice`));
+    } else {
+      seenNames.add(r.data.name);
+      servers.push(r.data);
     }
-    seenNames.add(r.data.name);
-    return servers.push(r.data);
-  });
+  }
   return { projects, servers, issues };
 }
 
@@ -104,10 +107,20 @@ export async function importInventory(
   try {
     await withTx(deps.sql, async (tx) => {
       const existingProjects = new Map(
-        (await getProjectsBySlugs(tx, projects.map((p) => p.slug))).map((p) => [p.slug, p]),
+        (
+          await getProjectsBySlugs(
+            tx,
+            projects.map((p) => p.slug),
+          )
+        ).map((p) => [p.slug, p]),
       );
       const existingServers = new Map(
-        (await getServersByNames(tx, servers.map((s) => s.name))).map((s) => [s.name, s]),
+        (
+          await getServersByNames(
+            tx,
+            servers.map((s) => s.name),
+          )
+        ).map((s) => [s.name, s]),
       );
       const refs = await loadServerRefs(tx, servers);
       const importedSlugs = new Set(projects.map((p) => p.slug));
@@ -118,7 +131,9 @@ export async function importInventory(
       const refIssues: InputIssue[] = [];
       servers.forEach((s, i) => {
         if (s.project && !refs.projects.has(s.project) && !importedSlugs.has(s.project)) {
-          refIssues.push(issueAt(['servers', i, 'project'], `there is no project "${s.project}" here or in the database`));
+          refIssues.push(
+            issueAt(['servers', i, 'project'], `there is no project "${s.project}" here or in the database`),
+          );
         }
         if (s.account && !refs.accounts.has(s.account)) {
           refIssues.push(issueAt(['servers', i, 'account'], `there is no account "${s.account}"`));
@@ -128,7 +143,9 @@ export async function importInventory(
         }
         const jump = s.connection?.jump;
         if (jump && !importedNames.has(jump) && !knownJumps.has(jump)) {
-          refIssues.push(issueAt(['servers', i, 'connection.jump'], `there is no server "${jump}" to jump through`));
+          refIssues.push(
+            issueAt(['servers', i, 'connection.jump'], `there is no server "${jump}" to jump through`),
+          );
         }
       });
       if (refIssues.length > 0) throw invalid(refIssues);
@@ -172,7 +189,10 @@ export async function importInventory(
           };
           const created = await insertProject(tx, write, at);
           refs.projects.set(created.slug, created);
-          await event('project.created', 'project', created.slug, created.id, { slug: created.slug, name: created.name });
+          await event('project.created', 'project', created.slug, created.id, {
+            slug: created.slug,
+            name: created.name,
+          });
           result.projects.created.push(p.slug);
           continue;
         }
@@ -197,7 +217,9 @@ export async function importInventory(
         if (!current) {
           await insertServer(tx, mergeServer({ name: s.name, ...SERVER_DEFAULTS }, s, refs), at);
           const created = (await getServerByName(tx, s.name))!;
-          await event('server.created', 'server', s.name, created.projectId, { server: serverAsInput(created) });
+          await event('server.created', 'server', s.name, created.projectId, {
+            server: serverAsInput(created),
+          });
           result.servers.created.push(s.name);
           continue;
         }

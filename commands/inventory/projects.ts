@@ -16,7 +16,7 @@ import type { Deps } from '../deps.js';
 import { type Actor, authorize } from '../rbac/authorize.js';
 import { issuesFromZod, summarizeIssues } from './issues.js';
 import { ProjectCreate, ProjectPatch } from './schema.js';
-import { type CallMeta, actorFacts, actorRef, holdsAnywhere, pgErrorCode, projectsWith } from './scope.js';
+import { actorFacts, actorRef, type CallMeta, holdsAnywhere, pgErrorCode, projectsWith } from './scope.js';
 
 /** Parse with a schema, or throw a bad_request that lists every problem. */
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {

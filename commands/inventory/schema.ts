@@ -33,11 +33,17 @@ export const Address = z.union([z.ipv4(), z.ipv6(), z.string().regex(HOSTNAME_PA
 
 export const UserHandle = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'a user handle is lowercase letters, digits, dots, dashes or underscores');
+  .regex(
+    /^[a-z0-9][a-z0-9._-]{0,63}$/,
+    'a user handle is lowercase letters, digits, dots, dashes or underscores',
+  );
 
 export const AccountName = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'an account name is letters, digits, dots, dashes or underscores');
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/,
+    'an account name is letters, digits, dots, dashes or underscores',
+  );
 
 /** Cloud ids: `i-0abc…`, Azure resource ids (with slashes), GCP self links. */
 export const ProviderId = z
@@ -62,7 +68,10 @@ export const Tags = z
   .refine((t) => Object.keys(t).length <= 50, 'a server has at most 50 tags');
 
 export const OsInfo = z
-  .record(z.string().regex(/^[a-z][A-Za-z0-9_]{0,31}$/, 'an os key is a short identifier'), text(100, 'an os value'))
+  .record(
+    z.string().regex(/^[a-z][A-Za-z0-9_]{0,31}$/, 'an os key is a short identifier'),
+    text(100, 'an os value'),
+  )
   .refine((o) => Object.keys(o).length <= 20, 'at most 20 os facts');
 
 /** How Warden reaches a server over SSH. Every field ends up in an SSH invocation. */

@@ -1,128 +1,31 @@
-import { canonicalJson } from '../../lib/canonical-json.js';
 import { AppError } from '../../lib/errors.js';
 import { type Queryable, withTx } from '../../storage/db.js';
 import {
   deleteServer as deleteServerRow,
-  getAccountIdsByNames,
   getProjectBySlug,
-  getProjectsBySlugs,
   getServerByName,
-  getUserIdsByHandles,
   insertServer,
   listServers as listServerRows,
-  type Project,
   type Provider,
   type Server,
-  type ServerWrite,
   updateServer as updateServerRow,
 } from '../../storage/inventory.js';
 import { recordEvent } from '../audit/trail.js';
 import type { Deps } from '../deps.js';
 import { type Actor, authorize, type ProjectScope } from '../rbac/authorize.js';
-import { type InputIssue, issueAt, summarizeIssues } from './issues.js';
+import { type InputIssue, summarizeIssues } from './issues.js';
+import { DEFAULT_PAGE_SIZE, decodeCursor, encodeCursor, MAX_PAGE_SIZE, type Page } from './paging.js';
 import { parseInput, projectNotFound } from './projects.js';
 import { ServerCreate, ServerPatch } from './schema.js';
-import { type CallMeta, actorFacts, actorRef, holdsAnywhere, pgErrorCode, projectsWith } from './scope.js';
-
-export const SERVER_DEFAULTS: Omit<ServerWrite, 'name'> = {
-  projectId: null,
-  accountId: null,
-  provider: 'ssh',
-  providerId: null,
-  address: null,
-  port: null,
-  os: {},
-  tags: {},
-  ownerId: null,
-  connection: {},
-};
-
-/** Names in server input resolved to rows: projects by slug, accounts and owners to ids. */
-export interface ServerRefs {
-  projects: Map<string, Project>;
-  accounts: Map<string, number>;
-  owners: Map<string, number>;
-}
-
-export async function loadServerRefs(sql: Queryable, inputs: readonly ServerPatch[]): Promise<ServerRefs> {
-  const slugs = new Set<string>();
-  const accounts = new Set<string>();
-  const owners = new Set<string>();
-  for (const s of inputs) {
-    if (s.project) slugs.add(s.project);
-    if (s.account) accounts.add(s.account);
-    if (s.owner) owners.add(s.owner);
-  }
-  const projects = await getProjectsBySlugs(sql, [...slugs]);
-  return {
-    projects: new Map(projects.map((p) => [p.slug, p])),
-    accounts: await getAccountIdsByNames(sql, [...accounts]),
-    owners: await getUserIdsByHandles(sql, [...owners]),
-  };
-}
-
-/** Issues for names that point at nothing, located under `base` (e.g. ['servers', 3]). */
-export function serverRefIssues(input: ServerPatch, refs: ServerRefs, base: PropertyKey[] = []): InputIssue[] {
-  const issues: InputIssue[] = [];
-  if (input.project && !refs.projects.has(input.project)) {
-    issues.push(issueAt([...base, 'project'], `there is no project "${input.project}"`));
-  }
-  if (input.account && !refs.accounts.has(input.account)) {
-    issues.push(issueAt([...base, 'account'], `there is no account "${input.account}"`));
-  }
-  if (input.owner && !refs.owners.has(input.owner)) {
-    issues.push(issueAt([...base, 'owner'], `there is no user "${input.owner}"`));
-  }
-  return issues;
-}
-
-/** Apply input to a server: fields left out keep `base`'s values. Refs must already be checked. */
-export function mergeServer(base: ServerWrite, input: ServerPatch, refs: ServerRefs): ServerWrite {
-  const ref = <T>(value: string | null | undefined, map: Map<string, T>, keep: number | null, pick: (t: T) => number) =>
-    value === undefined ? keep : value === null ? null : pick(map.get(value)!);
-  return {
-    name: input.name ?? base.name,
-    projectId: ref(input.project, refs.projects, base.projectId, (p) => p.id),
-    accountId: ref(input.account, refs.accounts, base.accountId, (id) => id),
-    ownerId: ref(input.owner, refs.owners, base.ownerId, (id) => id),
-    provider: input.provider ?? base.provider,
-    providerId: input.providerId === undefined ? base.providerId : input.providerId,
-    address: input.address === undefined ? base.address : input.address,
-    port: input.port === undefined ? base.port : input.port,
-    os: input.os ?? base.os,
-    tags: input.tags ?? base.tags,
-    connection: input.connection ?? base.connection,
-  };
-}
-
-/** A server as the caller names things (slugs and handles rather than ids). */
-export function serverAsInput(s: Server): Required<{ [K in keyof ServerPatch]-?: unknown }> {
-  return {
-    name: s.name,
-    project: s.projectSlug,
-    provider: s.provider,
-    providerId: s.providerId,
-    account: s.accountName,
-    address: s.address,
-    port: s.port,
-    os: s.os,
-    tags: s.tags,
-    owner: s.ownerHandle,
-    connection: s.connection,
-  };
-}
-
-/** `{ field: { from, to } }` for the fields of `input` that differ from `current`. */
-export function serverChanges(current: Server, input: ServerPatch): Record<string, { from: unknown; to: unknown }> {
-  const before = serverAsInput(current);
-  const changes: Record<string, { from: unknown; to: unknown }> = {};
-  for (const [key, to] of Object.entries(input)) {
-    if (to === undefined) continue;
-    const from = before[key as keyof typeof before];
-    if (canonicalJson(from) !== canonicalJson(to)) changes[key] = { from, to };
-  }
-  return changes;
-}
+import { actorFacts, actorRef, type CallMeta, holdsAnywhere, pgErrorCode, projectsWith } from './scope.js';
+import {
+  loadServerRefs,
+  mergeServer,
+  SERVER_DEFAULTS,
+  serverAsInput,
+  serverChanges,
+  serverRefIssues,
+} from './server-input.js';
 
 function scopeOf(server: Server): ProjectScope | null {
   return server.projectId === null ? null : { id: server.projectId, slug: server.projectSlug ?? '' };
@@ -143,7 +46,12 @@ function serverExists(name: string): AppError {
 }
 
 /** Look up a server the actor may act on with `permission`; not_found only to those who could see some. */
-async function loadServer(sql: Queryable, actor: Actor, name: string, permission: 'inventory:read' | 'inventory:write') {
+async function loadServer(
+  sql: Queryable,
+  actor: Actor,
+  name: string,
+  permission: 'inventory:read' | 'inventory:write',
+) {
   const server = await getServerByName(sql, name);
   if (!server) {
     if (!holdsAnywhere(actor, permission)) authorize(actor, permission, null);
@@ -154,9 +62,13 @@ async function loadServer(sql: Queryable, actor: Actor, name: string, permission
 }
 
 function refsError(issues: InputIssue[]): AppError {
-  return new AppError('bad_request', `the server refers to something that does not exist: ${summarizeIssues(issues)}`, {
-    details: { issues },
-  });
+  return new AppError(
+    'bad_request',
+    `the server refers to something that does not exist: ${summarizeIssues(issues)}`,
+    {
+      details: { issues },
+    },
+  );
 }
 
 export async function getServer(input: { name: string }, deps: Deps, actor: Actor): Promise<Server> {
@@ -170,30 +82,6 @@ export interface ListServersInput {
   provider?: Provider;
   limit?: number;
   cursor?: string;
-}
-
-export interface Page<T> {
-  items: T[];
-  nextCursor: string | null;
-}
-
-export const DEFAULT_PAGE_SIZE = 50;
-export const MAX_PAGE_SIZE = 500;
-
-export function encodeCursor(value: string | number): string {
-  return Buffer.from(JSON.stringify({ after: value })).toString('base64url');
-}
-
-export function decodeCursor<T extends string | number>(cursor: string, type: 'string' | 'number'): T {
-  try {
-    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { after?: unknown };
-    if (typeof parsed.after === type) return parsed.after as T;
-  } catch {
-    // fall through to the error below
-  }
-  throw new AppError('bad_request', 'the cursor is not one this API handed out; start again without it', {
-    details: { issues: [{ path: 'cursor', message: 'unknown cursor' }] },
-  });
 }
 
 /** Servers the actor may read, by name, one page at a time. */
@@ -226,7 +114,12 @@ export async function listServers(input: ListServersInput, deps: Deps, actor: Ac
   return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.name) : null };
 }
 
-export async function createServer(input: unknown, deps: Deps, actor: Actor, meta: CallMeta = {}): Promise<Server> {
+export async function createServer(
+  input: unknown,
+  deps: Deps,
+  actor: Actor,
+  meta: CallMeta = {},
+): Promise<Server> {
   const parsed = parseInput(ServerCreate, input, 'server');
   try {
     return await withTx(deps.sql, async (tx) => {

@@ -17,7 +17,7 @@ import { recordEvent } from '../audit/trail.js';
 import type { Deps } from '../deps.js';
 import { parseInput } from '../inventory/projects.js';
 import { ProjectSlug, UserHandle } from '../inventory/schema.js';
-import { type CallMeta, actorFacts, actorRef, holdsAnywhere } from '../inventory/scope.js';
+import { actorFacts, actorRef, type CallMeta, holdsAnywhere } from '../inventory/scope.js';
 import { type Actor, authorize, can, loadActor } from '../rbac/authorize.js';
 import { GLOBAL_ONLY, isPermission, type Permission } from '../rbac/roles.js';
 
@@ -145,7 +145,10 @@ export async function createToken(
     }
     // A project-limited token may only make tokens for that same project.
     if (actor.tokenProjectId != null && project?.id !== actor.tokenProjectId) {
-      throw new AppError('forbidden', 'this API token is limited to one project; new tokens must be limited to it too');
+      throw new AppError(
+        'forbidden',
+        'this API token is limited to one project; new tokens must be limited to it too',
+      );
     }
     for (const scope of scopes) {
       const held = project ? can(actor, scope, project) : holdsAnywhere(actor, scope);
@@ -254,14 +257,20 @@ function refused(reason: string, message: string): AppError {
  */
 export async function authenticateToken(deps: Deps, token: string): Promise<Actor> {
   if (!TOKEN_PATTERN.test(token)) {
-    throw refused('malformed', 'that is not a Warden API token (they start with wdn_); check the Authorization header');
+    throw refused(
+      'malformed',
+      'that is not a Warden API token (they start with wdn_); check the Authorization header',
+    );
   }
   const row = await getTokenByHash(deps.sql, sha256Hex(token));
   if (!row) throw refused('unknown', 'this API token is not recognised; create a new one and try again');
   if (row.revokedAt) throw refused('revoked', `API token ${row.prefix}… was revoked; create a new one`);
   const now = deps.clock.now();
   if (row.expiresAt && row.expiresAt.getTime() <= now.getTime()) {
-    throw refused('expired', `API token ${row.prefix}… expired at ${row.expiresAt.toISOString()}; create a new one`);
+    throw refused(
+      'expired',
+      `API token ${row.prefix}… expired at ${row.expiresAt.toISOString()}; create a new one`,
+    );
   }
   const user = await getUser(deps.sql, row.userId);
   if (!user || user.disabled) throw refused('disabled', 'the user this API token belongs to is disabled');

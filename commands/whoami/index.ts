@@ -29,7 +29,10 @@ export const whoamiCommand: CommandSpec = {
         header: `You are @${user.handle}`,
         fields,
         items: bindings.length
-          ? bindings.map((b) => ({ text: b.role, detail: b.projectSlug ? `on ${b.projectSlug}` : 'on every project' }))
+          ? bindings.map((b) => ({
+              text: b.role,
+              detail: b.projectSlug ? `on ${b.projectSlug}` : 'on every project',
+            }))
           : [{ text: 'no roles yet', detail: 'ask an admin to bind you to a role on a project' }],
         context: [`Asking from ${ctx.actor.via}.`],
       },

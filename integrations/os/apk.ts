@@ -10,14 +10,29 @@ const APK_NAME_VERSION = /^([A-Za-z0-9_+][A-Za-z0-9._+-]*?)-(\d[0-9A-Za-z._]*-r\
 
 /** Splits `busybox-1.36.1-r5` into name and version; null when it is not that shape. */
 export function splitApkNameVersion(text: string): { name: string; version: string } | null {
+  // Real name-version strings are short; the cap keeps the lazy match linear on hostile input.
+  if (text.length > 256) return null;
   const match = APK_NAME_VERSION.exec(text);
   return match ? { name: match[1]!, version: match[2]! } : null;
 }
 
 const REBOOT_PACKAGES = /^linux-(lts|virt|edge|rpi\d*|stable)$/;
 
-function apkFinding(name: string, installedVersion: string, candidateVersion: string, source?: string, arch?: string): Finding {
-  const finding: Finding = { package: name, installedVersion, candidateVersion, classification: 'other', severity: 'unknown', cves: [] };
+function apkFinding(
+  name: string,
+  installedVersion: string,
+  candidateVersion: string,
+  source?: string,
+  arch?: string,
+): Finding {
+  const finding: Finding = {
+    package: name,
+    installedVersion,
+    candidateVersion,
+    classification: 'other',
+    severity: 'unknown',
+    cves: [],
+  };
   if (source) finding.source = source;
   if (arch) finding.arch = arch;
   if (REBOOT_PACKAGES.test(name)) finding.rebootRequired = true;
@@ -35,7 +50,8 @@ export function parseApkVersion(output: CommandOutput, commandId = 'apk-version'
       return;
     }
     if (line.trim() === '' || /^(WARNING|fetch) /.test(line)) return;
-    const match = /^(\S+)\s+([<>=?~]{1,2})\s+(\S+)(?:\s+(\S+))?\s*$/.exec(line);
+    // `%-40s%s %s %s`: name-version padded to 40, so a longer one touches the operator.
+    const match = /^([^\s<>=?~]+)\s*([<>=?~]{1,2}) (\S+)(?: (\S+))?\s*$/.exec(line);
     const installed = match ? splitApkNameVersion(match[1]!) : null;
     if (!match || !installed) {
       if (!(cutShort && index === lines.length - 1)) malformed.push(line);
@@ -70,14 +86,24 @@ export function parseApkList(output: CommandOutput, commandId = 'apk-list'): Par
   return { findings, problems: apkLineProblems(commandId, cutShort, malformed, recognised), recognised };
 }
 
-function apkLineProblems(commandId: string, cutShort: boolean, malformed: string[], recognised: boolean): ScanProblem[] {
+function apkLineProblems(
+  commandId: string,
+  cutShort: boolean,
+  malformed: string[],
+  recognised: boolean,
+): ScanProblem[] {
   const problems: ScanProblem[] = [];
   if (cutShort) problems.push(truncatedOutput(commandId));
   if (malformed.length > 0 && recognised) {
     problems.push(
-      problem('unknown_output', 'warning', `${malformed.length} line(s) of ${commandId} did not follow the documented format and were ignored (first: "${malformed[0]!.slice(0, 120)}").`, {
-        commandId,
-      }),
+      problem(
+        'unknown_output',
+        'warning',
+        `${malformed.length} line(s) of ${commandId} did not follow the documented format and were ignored (first: "${malformed[0]!.slice(0, 120)}").`,
+        {
+          commandId,
+        },
+      ),
     );
   }
   return problems;
@@ -88,11 +114,16 @@ function apkProblems(output: CommandOutput, commandId: string): ScanProblem[] {
   const problems: ScanProblem[] = [];
   if (/Unable to lock database|Failed to open apk database: Resource temporarily unavailable/.test(text)) {
     problems.push(
-      problem('lock_held', 'error', 'Another apk process holds the database lock; the scan will be retried with backoff.', {
-        commandId,
-        retryable: true,
-        retryAfterSeconds: 15,
-      }),
+      problem(
+        'lock_held',
+        'error',
+        'Another apk process holds the database lock; the scan will be retried with backoff.',
+        {
+          commandId,
+          retryable: true,
+          retryAfterSeconds: 15,
+        },
+      ),
     );
   }
   const ignored = /WARNING: (?:Ignoring|fetching) (\S{1,200})[^\n]*/.exec(text);
@@ -143,9 +174,14 @@ export function parseAlpineScan(outputs: CommandOutputs): ScanResult {
     }
     failure ??=
       candidate.recognised || output.stdout.trim() === ''
-        ? problem('command_failed', 'error', `${attempt.method} failed (exit ${output.exitCode}): "${output.stderr.trim().slice(0, 200)}".`, {
-            commandId: attempt.id,
-          })
+        ? problem(
+            'command_failed',
+            'error',
+            `${attempt.method} failed (exit ${output.exitCode}): "${output.stderr.trim().slice(0, 200)}".`,
+            {
+              commandId: attempt.id,
+            },
+          )
         : unknownOutput(attempt.id, output);
   }
   if (!outputs['apk-version'] && !outputs['apk-list']) problems.push(missingOutput('apk-version'));

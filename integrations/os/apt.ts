@@ -3,13 +3,7 @@
  * version, the candidate and the archives it comes from), with `apt list --upgradable` as the
  * fallback format. apt prints no severity and no CVE ids, so those stay unknown and empty.
  */
-import {
-  missingOutput,
-  problem,
-  truncatedOutput,
-  unknownOutput,
-  usableLines,
-} from './text.js';
+import { missingOutput, problem, truncatedOutput, unknownOutput, usableLines } from './text.js';
 import type { CommandOutput, CommandOutputs, Finding, ScanProblem, ScanResult } from './types.js';
 
 export interface ParsedFindings {
@@ -21,9 +15,11 @@ export interface ParsedFindings {
 
 // `Inst name [installed] (candidate Origin:Version/Archive[, …] [arch])` and optional trailing notes.
 const INST_RE = /^Inst (\S+) (?:\[([^\]]*)\] )?\(([^()]*)\)/;
-const APT_LANDMARKS = /^(Reading package lists|Building dependency tree|Reading state information|Calculating upgrade|NOTE: This is only a simulation|\d+ upgraded, \d+ newly installed|The following |Inst |Conf |Remv |Purg )/;
+const APT_LANDMARKS =
+  /^(Reading package lists|Building dependency tree|Reading state information|Calculating upgrade|NOTE: This is only a simulation|\d+ upgraded, \d+ newly installed|The following |Inst |Conf |Remv |Purg )/;
 
-const REBOOT_PACKAGES = /^(linux-image|linux-signed-image|linux-modules|libc6$|dbus$|intel-microcode$|amd64-microcode$)/;
+const REBOOT_PACKAGES =
+  /^(linux-image|linux-signed-image|linux-modules|libc6$|dbus$|intel-microcode$|amd64-microcode$)/;
 
 function aptSourceIsSecurity(source: string): boolean {
   // Debian `Debian-Security:12/stable-security`, older `Debian-Security:9/oldstable`
@@ -250,7 +246,8 @@ export function parseDebianScan(outputs: CommandOutputs): ScanResult {
 function firstOfEachKind(problems: ScanProblem[]): ScanProblem[] {
   const seen = new Set<string>();
   return problems.filter((p) => {
-    const key = p.kind === 'unknown_output' || p.kind === 'truncated_output' ? `${p.kind}:${p.commandId}` : p.kind;
+    const key =
+      p.kind === 'unknown_output' || p.kind === 'truncated_output' ? `${p.kind}:${p.commandId}` : p.kind;
     if (seen.has(key)) return false;
     seen.add(key);
     return true;

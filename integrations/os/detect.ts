@@ -88,7 +88,10 @@ export const RELEASE_FILES = [
  * (CentOS 6, Amazon Linux AMI, SLES 11, very old Debian). Never throws: anything it cannot
  * read gives `family: 'unknown'`.
  */
-export function detectOs(osRelease: string | null, releaseFiles: Readonly<Record<string, string>> = {}): OsInfo {
+export function detectOs(
+  osRelease: string | null,
+  releaseFiles: Readonly<Record<string, string>> = {},
+): OsInfo {
   const fields = osRelease ? parseOsRelease(osRelease) : {};
   const id = (fields.ID ?? '').toLowerCase();
   if (id !== '') {
@@ -144,12 +147,24 @@ function detectFromReleaseFiles(files: Readonly<Record<string, string>>): OsInfo
   }
   const alpine = firstLine(files['/etc/alpine-release']);
   if (/^\d+(\.\d+)*$/.test(alpine)) {
-    return { family: 'alpine', id: 'alpine', versionId: alpine, prettyName: `Alpine Linux v${alpine}`, idLike: [] };
+    return {
+      family: 'alpine',
+      id: 'alpine',
+      versionId: alpine,
+      prettyName: `Alpine Linux v${alpine}`,
+      idLike: [],
+    };
   }
   const debian = firstLine(files['/etc/debian_version']);
   if (/^[0-9a-z][0-9a-z./+~-]*$/.test(debian)) {
     const versionId = /^\d+/.exec(debian)?.[0] ?? '';
-    return { family: 'debian', id: 'debian', versionId, prettyName: `Debian GNU/Linux ${debian}`, idLike: [] };
+    return {
+      family: 'debian',
+      id: 'debian',
+      versionId,
+      prettyName: `Debian GNU/Linux ${debian}`,
+      idLike: [],
+    };
   }
   return { ...UNKNOWN };
 }

@@ -7,7 +7,7 @@
 import type { ParsedFindings } from './apt.js';
 import { detectRpmProblems } from './rpm-problems.js';
 import { dropZeroEpoch, evrCompare, parseNevra } from './rpm-version.js';
-import { missingOutput, problem, truncatedOutput, unknownOutput, uniqueSorted, usableLines } from './text.js';
+import { missingOutput, problem, truncatedOutput, uniqueSorted, unknownOutput, usableLines } from './text.js';
 import type {
   Classification,
   CommandOutput,
@@ -47,7 +47,10 @@ const SKIPPED_LINE =
  * rest onto the next, indented line, so entries are read as a stream of three tokens. Everything
  * after "Obsoleting Packages" restates obsoletes and is not read.
  */
-export function parseCheckUpdate(output: CommandOutput, commandId = 'check-update'): ParsedFindings & {
+export function parseCheckUpdate(
+  output: CommandOutput,
+  commandId = 'check-update',
+): ParsedFindings & {
   entries: CheckUpdateEntry[];
 } {
   const { lines, cutShort } = usableLines(output.stdout);
@@ -71,7 +74,12 @@ export function parseCheckUpdate(output: CommandOutput, commandId = 'check-updat
     if (pending.length < 3) continue;
     const [na, evr, repo, ...extra] = pending;
     const dot = na!.lastIndexOf('.');
-    if (extra.length > 0 || dot <= 0 || !/^[a-z0-9_]+$/.test(na!.slice(dot + 1)) || !/^(\d+:)?\S+-\S+$/.test(evr!)) {
+    if (
+      extra.length > 0 ||
+      dot <= 0 ||
+      !/^[a-z0-9_]+$/.test(na!.slice(dot + 1)) ||
+      !/^(\d+:)?\S+-\S+$/.test(evr!)
+    ) {
       malformed.push(pendingLine);
     } else {
       entries.push({ name: na!.slice(0, dot), arch: na!.slice(dot + 1), evr: evr!, repo: repo! });
@@ -160,17 +168,25 @@ export function parseUpdateinfoList(stdout: string): Advisory[] {
 }
 
 const CLASS_RANK: Record<Classification, number> = { security: 3, bugfix: 2, enhancement: 1, other: 0 };
-const SEVERITY_RANK: Record<Severity, number> = { critical: 4, important: 3, moderate: 2, low: 1, unknown: 0 };
+const SEVERITY_RANK: Record<Severity, number> = {
+  critical: 4,
+  important: 3,
+  moderate: 2,
+  low: 1,
+  unknown: 0,
+};
 
 /** `needs-restarting -r`: exit 1 and "Reboot is required" → true; exit 0 → false. */
 export function parseNeedsRestarting(output: CommandOutput | undefined): boolean | null {
   if (!output) return null;
   if (/Reboot is required/.test(output.stdout)) return true;
-  if (output.exitCode === 0 && /Reboot should not be necessary|No core libraries/.test(output.stdout)) return false;
+  if (output.exitCode === 0 && /Reboot should not be necessary|No core libraries/.test(output.stdout))
+    return false;
   return null;
 }
 
-const REBOOT_PACKAGES = /^(kernel(-core|-rt|-uek)?|glibc|linux-firmware|systemd|dbus|dbus-broker|dbus-daemon|microcode_ctl)$/;
+const REBOOT_PACKAGES =
+  /^(kernel(-core|-rt|-uek)?|glibc|linux-firmware|systemd|dbus|dbus-broker|dbus-daemon|microcode_ctl)$/;
 
 /** Scan result for an rpm/dnf/yum server from the outputs of `scanPlan('rhel')`. */
 export function parseRhelScan(outputs: CommandOutputs): ScanResult {
@@ -180,7 +196,13 @@ export function parseRhelScan(outputs: CommandOutputs): ScanResult {
   const check = outputs['check-update'];
   if (!check) {
     problems.push(missingOutput('check-update'));
-    return { family: 'rhel', method, findings: [], rebootRequired: parseNeedsRestarting(outputs['needs-restarting']), problems };
+    return {
+      family: 'rhel',
+      method,
+      findings: [],
+      rebootRequired: parseNeedsRestarting(outputs['needs-restarting']),
+      problems,
+    };
   }
   const failed = check.exitCode !== 0 && check.exitCode !== 100 && check.exitCode !== null;
   problems.push(...detectRpmProblems(check, 'check-update', failed));
@@ -191,7 +213,12 @@ export function parseRhelScan(outputs: CommandOutputs): ScanResult {
     if (!problems.some((p) => p.severity === 'error')) {
       problems.push(
         failed
-          ? problem('command_failed', 'error', `${method} failed (exit ${check.exitCode}): "${check.stderr.trim().slice(0, 200)}". Fix the ${pm} error on the server, then scan again.`, { commandId: 'check-update' })
+          ? problem(
+              'command_failed',
+              'error',
+              `${method} failed (exit ${check.exitCode}): "${check.stderr.trim().slice(0, 200)}". Fix the ${pm} error on the server, then scan again.`,
+              { commandId: 'check-update' },
+            )
           : unknownOutput('check-update', check),
       );
     }
@@ -202,9 +229,14 @@ export function parseRhelScan(outputs: CommandOutputs): ScanResult {
   const installed = parseRpmInstalled(outputs['rpm-installed']?.stdout ?? '');
   if (entries.length > 0 && installed.size === 0) {
     problems.push(
-      problem('missing_output', 'warning', 'The installed package list (rpm -qa) was missing or empty, so installed versions are unknown.', {
-        commandId: 'rpm-installed',
-      }),
+      problem(
+        'missing_output',
+        'warning',
+        'The installed package list (rpm -qa) was missing or empty, so installed versions are unknown.',
+        {
+          commandId: 'rpm-installed',
+        },
+      ),
     );
   }
   const advisories = parseUpdateinfoList(outputs.updateinfo?.stdout ?? '');
@@ -215,16 +247,24 @@ export function parseRhelScan(outputs: CommandOutputs): ScanResult {
   const rebootRequired = parseNeedsRestarting(restart);
   if (restart && rebootRequired === null) {
     problems.push(
-      problem('command_missing', 'warning', 'needs-restarting is not available, so the reboot state is unknown. Install dnf-utils (or yum-utils on RHEL 7 and Amazon Linux 2).', {
-        commandId: 'needs-restarting',
-      }),
+      problem(
+        'command_missing',
+        'warning',
+        'needs-restarting is not available, so the reboot state is unknown. Install dnf-utils (or yum-utils on RHEL 7 and Amazon Linux 2).',
+        {
+          commandId: 'needs-restarting',
+        },
+      ),
     );
   }
   return { family: 'rhel', method, findings, rebootRequired, problems };
 }
 
 function matches(advisory: Advisory, entry: CheckUpdateEntry): boolean {
-  return advisory.name === entry.name && (advisory.arch === entry.arch || advisory.arch === 'noarch' || entry.arch === 'noarch');
+  return (
+    advisory.name === entry.name &&
+    (advisory.arch === entry.arch || advisory.arch === 'noarch' || entry.arch === 'noarch')
+  );
 }
 
 function rhelFinding(
@@ -237,7 +277,8 @@ function rhelFinding(
   let classification: Classification = 'other';
   let severity: Severity = 'unknown';
   for (const advisory of own) {
-    if (CLASS_RANK[advisory.classification] > CLASS_RANK[classification]) classification = advisory.classification;
+    if (CLASS_RANK[advisory.classification] > CLASS_RANK[classification])
+      classification = advisory.classification;
     if (SEVERITY_RANK[advisory.severity] > SEVERITY_RANK[severity]) severity = advisory.severity;
   }
   const installedEvr = installed.get(`${entry.name}.${entry.arch}`) ?? installed.get(entry.name);
@@ -247,7 +288,9 @@ function rhelFinding(
     candidateVersion: dropZeroEpoch(entry.evr),
     classification,
     severity,
-    cves: uniqueSorted(cveRows.filter((row) => matches(row, entry) && /^CVE-/.test(row.id)).map((row) => row.id)),
+    cves: uniqueSorted(
+      cveRows.filter((row) => matches(row, entry) && /^CVE-/.test(row.id)).map((row) => row.id),
+    ),
     source: entry.repo,
     arch: entry.arch,
   };

@@ -24,7 +24,10 @@ const ENV_NAME_RE = /^[A-Z_][A-Z0-9_]*$/;
  * toCommandLine(installCommand('debian', [{ package: 'curl', version: '7.88.1-10+deb12u8' }]), { sudo: true })
  * // => "sudo -n env 'LANG=C' … apt-get … 'curl=7.88.1-10+deb12u8'"
  */
-export function toCommandLine(spec: Pick<CommandSpec, 'argv' | 'env'>, options: { sudo?: boolean } = {}): string {
+export function toCommandLine(
+  spec: Pick<CommandSpec, 'argv' | 'env'>,
+  options: { sudo?: boolean } = {},
+): string {
   const parts: string[] = [];
   if (options.sudo) parts.push('sudo', '-n');
   const envEntries = Object.entries(spec.env);
@@ -33,7 +36,10 @@ export function toCommandLine(spec: Pick<CommandSpec, 'argv' | 'env'>, options: 
     for (const [name, value] of envEntries) {
       // Names come from this module's constants; refuse anything else rather than quote it.
       if (!ENV_NAME_RE.test(name)) {
-        throw new AppError('internal', `Refusing to build a command with the environment variable name "${name}".`);
+        throw new AppError(
+          'internal',
+          `Refusing to build a command with the environment variable name "${name}".`,
+        );
       }
       parts.push(shellQuote(`${name}=${value}`));
     }

@@ -103,6 +103,8 @@ export interface CommandSpec {
   env: Readonly<Record<string, string>>;
   /** True when the command needs root (the caller prefixes `sudo -n`). */
   sudo: boolean;
+  /** The transport stops the command after this long. */
+  timeoutSeconds: number;
   /** Optional commands may fail or be missing without making the scan fail. */
   optional: boolean;
   description: string;
@@ -120,6 +122,8 @@ export interface ScanResult {
   findings: Finding[];
   /** Whether the server waits for a reboot now; null when the scan could not tell. */
   rebootRequired: boolean | null;
+  /** Already-installed packages that asked for that reboot (Debian's reboot-required.pkgs). */
+  rebootPackages?: string[];
   problems: ScanProblem[];
 }
 

@@ -4,8 +4,16 @@
  * and `zypper info -t patch` of the needed security patches, whose Conflicts lines say exactly
  * which package versions each patch fixes.
  */
-import { missingOutput, problem, truncatedOutput, unknownOutput, uniqueSorted, usableLines } from './text.js';
-import type { Classification, CommandOutput, CommandOutputs, Finding, ScanProblem, ScanResult, Severity } from './types.js';
+import { missingOutput, problem, truncatedOutput, uniqueSorted, unknownOutput, usableLines } from './text.js';
+import type {
+  Classification,
+  CommandOutput,
+  CommandOutputs,
+  Finding,
+  ScanProblem,
+  ScanResult,
+  Severity,
+} from './types.js';
 import { childText, findElements } from './zypper-xml.js';
 
 export interface ZypperPackageUpdate {
@@ -76,7 +84,10 @@ export function parseZypperPatches(stdout: string): ZypperPatch[] {
       severity: patchSeverity(element.attributes.severity ?? ''),
       cves: uniqueSorted(
         findElements(element.inner, 'issue')
-          .filter((issue) => issue.attributes.type === 'cve' && /^CVE-\d{4}-\d{4,7}$/.test(issue.attributes.id ?? ''))
+          .filter(
+            (issue) =>
+              issue.attributes.type === 'cve' && /^CVE-\d{4}-\d{4,7}$/.test(issue.attributes.id ?? ''),
+          )
           .map((issue) => issue.attributes.id!),
       ),
       rebootSuggested: element.attributes.restart === 'true',
@@ -118,7 +129,9 @@ export function parsePatchConflicts(stdout: string): Map<string, Array<{ name: s
     }
     const dot = cap[1]!.lastIndexOf('.');
     const arch = dot > 0 ? cap[1]!.slice(dot + 1) : '';
-    result.get(patch)!.push(RPM_ARCHES.test(arch) ? { name: cap[1]!.slice(0, dot), arch } : { name: cap[1]! });
+    result
+      .get(patch)!
+      .push(RPM_ARCHES.test(arch) ? { name: cap[1]!.slice(0, dot), arch } : { name: cap[1]! });
   }
   return result;
 }
@@ -131,7 +144,13 @@ function namesInSummary(summary: string): string[] {
 }
 
 const CLASS_RANK: Record<Classification, number> = { security: 3, bugfix: 2, enhancement: 1, other: 0 };
-const SEVERITY_RANK: Record<Severity, number> = { critical: 4, important: 3, moderate: 2, low: 1, unknown: 0 };
+const SEVERITY_RANK: Record<Severity, number> = {
+  critical: 4,
+  important: 3,
+  moderate: 2,
+  low: 1,
+  unknown: 0,
+};
 
 function zypperProblems(output: CommandOutput, commandId: string): ScanProblem[] {
   const text = `${output.stderr}\n${output.stdout}`.slice(0, 200_000);
@@ -147,7 +166,10 @@ function zypperProblems(output: CommandOutput, commandId: string): ScanProblem[]
       ),
     );
   }
-  const repo = /(Problem retrieving files from '[^'\n]{1,100}'|Repository '[^'\n]{1,100}' is invalid|Download \(curl\) error[^\n<]{0,160}|Valid metadata not found at specified URL)/.exec(text);
+  const repo =
+    /(Problem retrieving files from '[^'\n]{1,100}'|Repository '[^'\n]{1,100}' is invalid|Download \(curl\) error[^\n<]{0,160}|Valid metadata not found at specified URL)/.exec(
+      text,
+    );
   if (repo || output.exitCode === 106) {
     problems.push(
       problem(
@@ -182,7 +204,8 @@ export function parseSuseScan(outputs: CommandOutputs): ScanResult {
   if (!updatesOutput) problems.push(missingOutput('zypper-updates'));
   else {
     problems.push(...zypperProblems(updatesOutput, 'zypper-updates'));
-    const okExit = updatesOutput.exitCode === 0 || updatesOutput.exitCode === 106 || updatesOutput.exitCode === null;
+    const okExit =
+      updatesOutput.exitCode === 0 || updatesOutput.exitCode === 106 || updatesOutput.exitCode === null;
     if (okExit && isZypperXml(updatesOutput.stdout)) {
       updates = parseZypperUpdates(updatesOutput.stdout);
       if (!/<\/stream>/.test(updatesOutput.stdout)) problems.push(truncatedOutput('zypper-updates'));
@@ -190,15 +213,21 @@ export function parseSuseScan(outputs: CommandOutputs): ScanResult {
       problems.push(
         okExit
           ? unknownOutput('zypper-updates', updatesOutput)
-          : problem('command_failed', 'error', `zypper list-updates failed (exit ${updatesOutput.exitCode}). Run it on the server to see the error, fix it, then scan again.`, {
-              commandId: 'zypper-updates',
-            }),
+          : problem(
+              'command_failed',
+              'error',
+              `zypper list-updates failed (exit ${updatesOutput.exitCode}). Run it on the server to see the error, fix it, then scan again.`,
+              {
+                commandId: 'zypper-updates',
+              },
+            ),
       );
     }
   }
 
   const patchesOutput = outputs['zypper-patches'];
-  const patches = patchesOutput && isZypperXml(patchesOutput.stdout) ? parseZypperPatches(patchesOutput.stdout) : [];
+  const patches =
+    patchesOutput && isZypperXml(patchesOutput.stdout) ? parseZypperPatches(patchesOutput.stdout) : [];
   const needed = patches.filter((patch) => patch.status === 'needed');
   const conflicts = parsePatchConflicts(outputs['zypper-patch-info']?.stdout ?? '');
   const securityUnmapped = needed.filter((p) => p.classification === 'security' && !conflicts.has(p.name));
@@ -217,7 +246,10 @@ export function parseSuseScan(outputs: CommandOutputs): ScanResult {
   const findings = updates.map((update) => {
     const fixing = needed.filter((patch) => {
       const packages = conflicts.get(patch.name);
-      if (packages) return packages.some((p) => p.name === update.name && (!p.arch || p.arch === update.arch || update.arch === 'noarch'));
+      if (packages)
+        return packages.some(
+          (p) => p.name === update.name && (!p.arch || p.arch === update.arch || update.arch === 'noarch'),
+        );
       return namesInSummary(patch.summary).includes(update.name);
     });
     return suseFinding(update, fixing);
@@ -243,7 +275,10 @@ function suseFinding(update: ZypperPackageUpdate, patches: ZypperPatch[]): Findi
   };
   if (update.repo) finding.source = update.repo;
   if (patches.length > 0) finding.advisories = uniqueSorted(patches.map((patch) => patch.name));
-  if (patches.some((patch) => patch.rebootSuggested) || /^kernel-(default|azure|rt|64kb)$/.test(update.name)) {
+  if (
+    patches.some((patch) => patch.rebootSuggested) ||
+    /^kernel-(default|azure|rt|64kb)$/.test(update.name)
+  ) {
     finding.rebootRequired = true;
   }
   return finding;

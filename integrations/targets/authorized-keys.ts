@@ -144,8 +144,11 @@ export interface KeyEdit {
   login: string;
   tag: string;
   keyLine?: string;
-  /** Run the script through `sudo -n` (needed to edit another login's file unless already root). */
-  sudo: boolean;
+  /**
+   * Whether to run the script through `sudo -n` (needed to edit another login's file unless
+   * already root). Asked only after the login is validated; may throw when root is out of reach.
+   */
+  sudo: (login: string) => boolean;
   timeoutMs?: number;
 }
 
@@ -160,7 +163,7 @@ export async function editAuthorizedKeys(
   if (edit.op === 'add') assertKeyLine(edit.keyLine ?? '');
   const argv = ['sh', '-c', AUTHORIZED_KEYS_SCRIPT, 'warden-keys', edit.op, edit.login, edit.tag];
   const result = await exec(argv, {
-    sudo: edit.sudo,
+    sudo: edit.sudo(edit.login),
     stdin: edit.op === 'add' ? `${edit.keyLine!.trim()}\n` : '',
     timeoutMs: edit.timeoutMs ?? 60_000,
     maxOutputBytes: 64 * 1024,

@@ -2,7 +2,7 @@
  * The `Target` port: one interface for every machine Warden acts on, whatever reaches it (ssh,
  * local, aws-ssm, azure). Commands are always an argv, never a shell string built from input.
  */
-import type { Finding, OsInfo, ScanProblem } from '../os/types.js';
+import type { Finding, OsInfo, ScanProblem, ShellFamily } from '../os/types.js';
 
 export type TargetProvider = 'ssh' | 'local' | 'aws-ssm' | 'azure';
 
@@ -51,27 +51,31 @@ export interface ScanResult {
 
 export interface InstallItem {
   package: string;
-  /** An exact version to install, or omitted for the newest available. */
-  version?: string;
+  /** The exact version to install (as the package manager writes it). */
+  version: string;
+  arch?: string;
 }
 
 export interface InstallOptions {
   timeoutMs?: number;
-  /** Only report what would be installed. */
-  dryRun?: boolean;
+  /** The package family from the last scan; detected from /etc/os-release when omitted. */
+  family?: ShellFamily;
 }
 
 export interface InstallItemResult {
   package: string;
-  version?: string;
-  status: 'installed' | 'failed' | 'skipped';
+  version: string;
+  status: 'installed' | 'failed';
   /** For a failure: the tail of the package manager's output, for the person who reads it. */
   detail?: string;
 }
 
 export interface InstallResult {
   items: InstallItemResult[];
+  /** The last command run. */
   exec: ExecResult;
+  /** Why it failed, when it did: `package-lock` (retry later), `timeout`, `command-failed`. */
+  failure?: TargetErrorKind;
 }
 
 export interface KeyChangeResult {

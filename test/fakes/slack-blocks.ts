@@ -184,7 +184,9 @@ function checkBlock(problems: BlockProblem[], block: unknown, pointer: string): 
       break;
     case 'actions':
       checkArray(problems, block.elements, `${pointer}/elements`, SLACK_LIMITS.actionsElements).forEach(
-        (element, i) => checkElement(problems, element, `${pointer}/elements/${i}`),
+        (element, i) => {
+          checkElement(problems, element, `${pointer}/elements/${i}`);
+        },
       );
       break;
     case 'input':

@@ -108,6 +108,8 @@ export interface FakeSlack {
   waitForCall(method: string, options?: { count?: number; timeoutMs?: number }): Promise<SlackCall[]>;
   /** Slack's v0 request signature headers for a raw body, for tests of the app's receiver. */
   sign(rawBody: string, timestampSeconds?: number): Record<string, string>;
+  /** Returns and forgets unexpected calls and violations, for tests that check the fake caught them. */
+  takeProblems(): ReturnType<StrictServer['takeProblems']>;
   assertNoUnexpected(): void;
   assertAllExpectedCalled(): void;
   verify(): void;
@@ -358,6 +360,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       const digest = createHmac('sha256', options.signingSecret).update(base).digest('hex');
       return { 'x-slack-request-timestamp': String(timestampSeconds), 'x-slack-signature': `v0=${digest}` };
     },
+    takeProblems: () => server.takeProblems(),
     assertNoUnexpected: () => server.assertNoUnexpected(),
     assertAllExpectedCalled: () => server.assertAllExpectedCalled(),
     verify: () => server.verify(),

@@ -124,6 +124,8 @@ export interface StrictServer {
     matcher: RequestMatcher,
     options?: { count?: number; timeoutMs?: number },
   ): Promise<RecordedRequest[]>;
+  /** Returns and forgets unexpected requests and violations, for tests that check the fake caught them. */
+  takeProblems(): { unexpected: RecordedRequest[]; violations: Violation[] };
   assertNoUnexpected(): void;
   assertAllExpectedCalled(): void;
   verify(): void;
@@ -464,6 +466,9 @@ export async function startStrictServer(options: StrictServerOptions): Promise<S
         }, timeoutMs);
         answered.on('request', onRequest);
       });
+    },
+    takeProblems() {
+      return { unexpected: unexpected.splice(0), violations: violations.splice(0) };
     },
     assertNoUnexpected,
     assertAllExpectedCalled,

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { listAuditEvents, verifyAuditTrail } from '../../../commands/audit/search.js';
 import { ProjectSlug } from '../../../commands/inventory/schema.js';
 import { type ApiRoute, defineRoute } from '../registry.js';
-import { AuditEventView, ChainReportView, auditEventView, pageOf } from '../views.js';
+import { AuditEventView, auditEventView, ChainReportView, pageOf } from '../views.js';
 
 const Word = (what: string) =>
   z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:*/@-]{0,199}$/, `${what} is letters, digits and . _ : * / @ -`);

@@ -1,6 +1,12 @@
 import { z } from 'zod';
 import { importInventory } from '../../../commands/inventory/import.js';
-import { createProject, getProject, listProjects, updateProject } from '../../../commands/inventory/projects.js';
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../../../commands/inventory/paging.js';
+import {
+  createProject,
+  getProject,
+  listProjects,
+  updateProject,
+} from '../../../commands/inventory/projects.js';
 import {
   ImportDocument,
   ProjectCreate,
@@ -12,16 +18,14 @@ import {
 } from '../../../commands/inventory/schema.js';
 import {
   createServer,
-  DEFAULT_PAGE_SIZE,
   deleteServer,
   getServer,
   listServers,
-  MAX_PAGE_SIZE,
   updateServer,
 } from '../../../commands/inventory/servers.js';
 import { PROVIDERS } from '../../../storage/inventory.js';
 import { type ApiRoute, defineRoute } from '../registry.js';
-import { ImportResultView, pageOf, ProjectView, projectView, ServerView, serverView } from '../views.js';
+import { ImportResultView, ProjectView, pageOf, projectView, ServerView, serverView } from '../views.js';
 
 const SlugParam = z.object({ slug: ProjectSlug });
 const NameParam = z.object({ name: ServerName });
@@ -83,7 +87,8 @@ export const inventoryRoutes: ApiRoute[] = [
     permission: 'inventory:read',
     params: SlugParam,
     response: ProjectView,
-    handler: async ({ params, deps, actor }) => projectView(await getProject({ slug: params.slug }, deps, actor)),
+    handler: async ({ params, deps, actor }) =>
+      projectView(await getProject({ slug: params.slug }, deps, actor)),
   }),
   defineRoute({
     method: 'patch',
@@ -133,13 +138,15 @@ export const inventoryRoutes: ApiRoute[] = [
     permission: 'inventory:read',
     params: NameParam,
     response: ServerView,
-    handler: async ({ params, deps, actor }) => serverView(await getServer({ name: params.name }, deps, actor)),
+    handler: async ({ params, deps, actor }) =>
+      serverView(await getServer({ name: params.name }, deps, actor)),
   }),
   defineRoute({
     method: 'patch',
     path: '/servers/{name}',
     operationId: 'updateServer',
-    summary: 'Change a server; fields left out stay as they are (moving it needs inventory:write on both projects)',
+    summary:
+      'Change a server; fields left out stay as they are (moving it needs inventory:write on both projects)',
     tag: 'inventory',
     permission: 'inventory:write',
     params: NameParam,

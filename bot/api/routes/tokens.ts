@@ -52,6 +52,7 @@ export const tokenRoutes: ApiRoute[] = [
     permission: null,
     params: z.object({ id: z.coerce.number().int().positive() }),
     response: TokenView,
-    handler: async ({ params, deps, actor, meta }) => tokenView(await revokeToken(deps, actor, { id: params.id }, meta)),
+    handler: async ({ params, deps, actor, meta }) =>
+      tokenView(await revokeToken(deps, actor, { id: params.id }, meta)),
   }),
 ];

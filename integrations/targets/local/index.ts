@@ -37,7 +37,7 @@ export function createLocalTarget(config: LocalTargetConfig = {}, deps: LocalTar
   const defaultCap = outputCap(config.maxOutputBytes);
   const name = config.name ?? 'local';
 
-  function exec(argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
+  async function exec(argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
     return execLocal({
       argv,
       timeoutMs: options.timeoutMs ?? defaultTimeout,
@@ -58,6 +58,8 @@ export function createLocalTarget(config: LocalTargetConfig = {}, deps: LocalTar
     );
   }
 
+  const keySudo = (login: string): boolean => (login === self ? false : rootVia(`Editing ${login}'s keys`));
+
   return {
     provider: 'local',
     name,
@@ -70,14 +72,14 @@ export function createLocalTarget(config: LocalTargetConfig = {}, deps: LocalTar
         login,
         keyLine,
         tag,
-        sudo: login === self ? false : rootVia(`Editing ${login}'s keys`),
+        sudo: keySudo,
       }),
     removeAuthorizedKey: async (login, tag) =>
       editAuthorizedKeys('local', exec, {
         op: 'remove',
         login,
         tag,
-        sudo: login === self ? false : rootVia(`Editing ${login}'s keys`),
+        sudo: keySudo,
       }),
     close: async () => {},
   };

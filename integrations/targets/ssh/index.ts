@@ -183,6 +183,8 @@ export function createSshTarget(config: SshTargetConfig, deps: SshTargetDeps = {
     );
   }
 
+  const keySudo = (login: string): boolean => (login === endpoint.user ? false : rootVia(`Editing ${login}'s keys`));
+
   return {
     provider: 'ssh',
     name,
@@ -196,14 +198,14 @@ export function createSshTarget(config: SshTargetConfig, deps: SshTargetDeps = {
         login,
         keyLine,
         tag,
-        sudo: login === endpoint.user ? false : rootVia(`Editing ${login}'s keys`),
+        sudo: keySudo,
       }),
     removeAuthorizedKey: async (login, tag) =>
       editAuthorizedKeys('ssh', exec, {
         op: 'remove',
         login,
         tag,
-        sudo: login === endpoint.user ? false : rootVia(`Editing ${login}'s keys`),
+        sudo: keySudo,
       }),
     close: async () => {
       pool.closeKey(key);

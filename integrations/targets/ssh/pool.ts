@@ -106,6 +106,8 @@ export function createConnectionPool<C>(driver: PoolDriver<C>, options: Connecti
         emit('release', entry);
         if (entry.state !== 'ready') return;
         if (entry.active === 0 && entry.tunnels === 0 && entry.waiters.length === 0) {
+          // Another host is waiting for a connection slot: hand this one over now.
+          if (queue.length > 0) return shut(entry);
           entry.idleTimer = setTimeout(() => shut(entry), idleTimeoutMs);
           entry.idleTimer.unref();
         }
