@@ -1,5 +1,5 @@
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -116,6 +116,36 @@ describe('startWarden, embedded', () => {
     const [users] = await warden.deps.sql<{ n: number }[]>`select count(*)::int as n from users`;
     expect(users!.n).toBe(2);
   }, 120_000);
+
+  it('as a process, exits 0 on SIGTERM after stopping cleanly, and leaves the directory unlocked', async () => {
+    await warden.stop();
+    const clean = { ...process.env };
+    delete clean.DATABASE_URL;
+    delete clean.WARDEN_MASTER_KEY;
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bin/warden.ts', 'start'], {
+      cwd: ROOT,
+      env: { ...clean, WARDEN_DATA_DIR: dir, PORT: '0', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes('Warden is ready at')) resolve();
+      });
+      child.stderr.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+      });
+      void exited.then((code) =>
+        reject(new Error(`warden exited (${code}) before it was ready:\n${output}`)),
+      );
+    });
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(output).toContain('Warden stopped');
+    expect(existsSync(path.join(dir, 'warden.lock'))).toBe(false);
+  }, 60_000);
 });
 
 // Production mode needs a whole database of its own (it migrates the public schema).

@@ -25,7 +25,7 @@ function captureLog(): Logger {
 
 /** A deliverer that records what it was given and answers from a script of outcomes. */
 function recorder(
-  script: (item: OutboxItem, n: number) => Promise<Record<string, unknown> | void> = async () => {},
+  script: (item: OutboxItem, n: number) => ReturnType<Deliverer['deliver']> = async () => {},
 ) {
   const seen: OutboxItem[] = [];
   const deliverer: Deliverer = {

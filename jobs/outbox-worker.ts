@@ -18,6 +18,7 @@ import {
  */
 export interface Deliverer {
   /** Send one item; what it returns is kept on the row (message ids). Throw to retry later. */
+  // biome-ignore lint/suspicious/noConfusingVoidType: a deliverer with nothing to keep just returns
   deliver(item: OutboxItem): Promise<Record<string, unknown> | void>;
 }
 

@@ -56,7 +56,8 @@ export function sshdUnavailableReason(): string | null {
     return 'OpenSSH sshd is not installed (apt-get install --no-install-recommends openssh-server)';
   }
   if (spawnSync('ssh-keygen', ['-?']).error) return 'ssh-keygen is not installed (openssh-client)';
-  if (process.getuid?.() !== 0) return 'the sshd harness must run as root: it creates test users and starts sshd';
+  if (process.getuid?.() !== 0)
+    return 'the sshd harness must run as root: it creates test users and starts sshd';
   return null;
 }
 
@@ -129,7 +130,11 @@ function config(dir: string, port: number, users: string[], options: SshdOptions
   return `${lines.join('\n')}\n`;
 }
 
-async function launch(binary: string, configFile: string, port: number): Promise<{ child: ChildProcess; log: string[] }> {
+async function launch(
+  binary: string,
+  configFile: string,
+  port: number,
+): Promise<{ child: ChildProcess; log: string[] }> {
   const log: string[] = [];
   let size = 0;
   const child = spawn(binary, ['-D', '-e', '-f', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -181,7 +186,9 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdHandle> 
   }
   // Debian's sshd wants its privilege-separation directory, normally made by the service unit.
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
-  const fingerprint = run('ssh-keygen', ['-l', '-E', 'sha256', '-f', `${dir}/host_ed25519.pub`]).split(' ')[1]!;
+  const fingerprint = run('ssh-keygen', ['-l', '-E', 'sha256', '-f', `${dir}/host_ed25519.pub`]).split(
+    ' ',
+  )[1]!;
 
   let started: { child: ChildProcess; log: string[] } | undefined;
   let port = 0;

@@ -3,7 +3,7 @@
  * with `apk list -u` as the fallback format. apk has no classification, severity or CVE data.
  */
 import type { ParsedFindings } from './apt.js';
-import { missingOutput, problem, truncatedOutput, unknownOutput, usableLines } from './text.js';
+import { excerpt, missingOutput, problem, truncatedOutput, unknownOutput, usableLines } from './text.js';
 import type { CommandOutput, CommandOutputs, Finding, ScanProblem, ScanResult } from './types.js';
 
 const APK_NAME_VERSION = /^([A-Za-z0-9_+][A-Za-z0-9._+-]*?)-(\d[0-9A-Za-z._]*-r\d+)$/;
@@ -99,7 +99,7 @@ function apkLineProblems(
       problem(
         'unknown_output',
         'warning',
-        `${malformed.length} line(s) of ${commandId} did not follow the documented format and were ignored (first: "${malformed[0]!.slice(0, 120)}").`,
+        `${malformed.length} line(s) of ${commandId} did not follow the documented format and were ignored (first: "${excerpt(malformed[0]!, 120)}").`,
         {
           commandId,
         },
@@ -132,7 +132,7 @@ function apkProblems(output: CommandOutput, commandId: string): ScanProblem[] {
       problem(
         'repos_unreachable',
         'warning',
-        `apk could not read a repository index ("${ignored[0].slice(0, 200)}"), so the findings may be incomplete. ` +
+        `apk could not read a repository index ("${excerpt(ignored[0], 200)}"), so the findings may be incomplete. ` +
           'Run `apk update` as root and check /etc/apk/repositories, then scan again.',
         { commandId, retryable: true, retryAfterSeconds: 300 },
       ),
@@ -177,7 +177,7 @@ export function parseAlpineScan(outputs: CommandOutputs): ScanResult {
         ? problem(
             'command_failed',
             'error',
-            `${attempt.method} failed (exit ${output.exitCode}): "${output.stderr.trim().slice(0, 200)}".`,
+            `${attempt.method} failed (exit ${output.exitCode}): "${excerpt(output.stderr, 200)}". Fix the error on the server, then scan again.`,
             {
               commandId: attempt.id,
             },

@@ -41,7 +41,10 @@ describe('parseAptSimulate on output captured from Debian 12', () => {
       classification: 'security',
       source: 'Debian-Security:12/oldstable-security',
     });
-    expect(byName.get('libcap2')).toMatchObject({ installedVersion: '1:2.66-4+deb12u2+b2', candidateVersion: '1:2.66-4+deb12u3+b1' });
+    expect(byName.get('libcap2')).toMatchObject({
+      installedVersion: '1:2.66-4+deb12u2+b2',
+      candidateVersion: '1:2.66-4+deb12u3+b1',
+    });
     expect(byName.get('tzdata')).toMatchObject({ arch: 'all', classification: 'other' });
   });
 
@@ -50,7 +53,10 @@ describe('parseAptSimulate on output captured from Debian 12', () => {
     expect(list.problems).toEqual([]);
     const summarise = (findings: typeof parsed.findings) =>
       Object.fromEntries(
-        findings.map((f) => [f.package, `${f.installedVersion} ${f.candidateVersion} ${f.arch} ${f.classification}`]),
+        findings.map((f) => [
+          f.package,
+          `${f.installedVersion} ${f.candidateVersion} ${f.arch} ${f.classification}`,
+        ]),
       );
     expect(summarise(list.findings)).toEqual(summarise(parsed.findings));
     expect(parsed.findings.filter((f) => f.classification === 'security')).toHaveLength(69);
@@ -73,7 +79,9 @@ describe('parseAptSimulate on the documented Inst format', () => {
     ].join('\n');
     const parsed = parseAptSimulate(ran(text));
     expect(parsed.problems).toEqual([]);
-    expect(parsed.findings.map((f) => [f.package, f.classification, f.arch, f.source, f.rebootRequired])).toEqual([
+    expect(
+      parsed.findings.map((f) => [f.package, f.classification, f.arch, f.source, f.rebootRequired]),
+    ).toEqual([
       ['libssl3', 'security', 'amd64', 'Ubuntu:22.04/jammy-security', undefined],
       ['libc6', 'other', 'i386', 'Ubuntu:22.04/jammy-updates', true],
       ['linux-image-generic', 'security', 'amd64', 'Ubuntu:22.04/jammy-security', true],
@@ -85,8 +93,17 @@ describe('parseAptSimulate on the documented Inst format', () => {
     const text =
       'Reading package lists...\nBuilding dependency tree...\nReading state information...\nCalculating upgrade...\n' +
       '0 upgraded, 0 newly installed, 0 to remove and 0 not upgraded.\n';
-    const result = parseScan('debian', { 'apt-simulate': ran(text), 'reboot-required': ran('', 1, 'cat: /var/run/reboot-required: No such file or directory') });
-    expect(result).toEqual({ family: 'debian', method: 'apt-get -s dist-upgrade', findings: [], rebootRequired: false, problems: [] });
+    const result = parseScan('debian', {
+      'apt-simulate': ran(text),
+      'reboot-required': ran('', 1, 'cat: /var/run/reboot-required: No such file or directory'),
+    });
+    expect(result).toEqual({
+      family: 'debian',
+      method: 'apt-get -s dist-upgrade',
+      findings: [],
+      rebootRequired: false,
+      problems: [],
+    });
   });
 
   it('keeps the complete lines of output cut mid-line and says it was cut', () => {
@@ -98,7 +115,9 @@ describe('parseAptSimulate on the documented Inst format', () => {
   });
 
   it('reports malformed Inst lines as a warning and keeps the rest', () => {
-    const parsed = parseAptSimulate(ran(`Inst bash [5.2] (5.3 Debian:12/stable [amd64])\nInst broken (no arch here)\n`));
+    const parsed = parseAptSimulate(
+      ran(`Inst bash [5.2] (5.3 Debian:12/stable [amd64])\nInst broken (no arch here)\n`),
+    );
     expect(parsed.findings).toHaveLength(1);
     expect(parsed.problems).toMatchObject([{ kind: 'unknown_output', severity: 'warning' }]);
   });
@@ -122,7 +141,10 @@ describe('parseAptList', () => {
       source: 'stable-security',
       arch: 'amd64',
     });
-    expect(parsed.findings.find((f) => f.package === 'tzdata')).toMatchObject({ source: 'stable-updates', classification: 'other' });
+    expect(parsed.findings.find((f) => f.package === 'tzdata')).toMatchObject({
+      source: 'stable-updates',
+      classification: 'other',
+    });
   });
 });
 
@@ -131,18 +153,32 @@ describe('parseDebianScan problems', () => {
     const stderr =
       'E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 4242 (unattended-upgr)\n' +
       'E: Unable to acquire the dpkg frontend lock (/var/lib/dpkg/lock-frontend), is another process using it?\n';
-    const result = parseDebianScan({ 'apt-simulate': ran('', 100, stderr), 'apt-list': ran('', 100, stderr) });
+    const result = parseDebianScan({
+      'apt-simulate': ran('', 100, stderr),
+      'apt-list': ran('', 100, stderr),
+    });
     expect(result.findings).toEqual([]);
     expect(result.problems).toHaveLength(1);
-    expect(result.problems[0]).toMatchObject({ kind: 'lock_held', severity: 'error', retryable: true, retryAfterSeconds: 15 });
+    expect(result.problems[0]).toMatchObject({
+      kind: 'lock_held',
+      severity: 'error',
+      retryable: true,
+      retryAfterSeconds: 15,
+    });
     expect(result.problems[0]!.message).toContain('process 4242 (unattended-upgr)');
   });
 
   it('reports an interrupted dpkg with the command that repairs it', () => {
-    const stderr = "E: dpkg was interrupted, you must manually run 'dpkg --configure -a' to correct the problem. \n";
+    const stderr =
+      "E: dpkg was interrupted, you must manually run 'dpkg --configure -a' to correct the problem. \n";
     const result = parseDebianScan({ 'apt-simulate': ran('', 100, stderr) });
     expect(result.problems).toEqual([
-      expect.objectContaining({ kind: 'dpkg_interrupted', severity: 'error', fix: 'dpkg --configure -a', retryable: false }),
+      expect.objectContaining({
+        kind: 'dpkg_interrupted',
+        severity: 'error',
+        fix: 'dpkg --configure -a',
+        retryable: false,
+      }),
     ]);
     expect(result.problems[0]!.message).toContain('sudo dpkg --configure -a');
   });
@@ -160,7 +196,11 @@ describe('parseDebianScan problems', () => {
 
   it('warns that findings may be stale when repositories are unreachable', () => {
     const problems = detectAptProblems(
-      ran('', 0, 'W: Failed to fetch http://deb.debian.org/debian/dists/bookworm/InRelease  Temporary failure resolving \'deb.debian.org\'\nW: Some index files failed to download. They have been ignored, or old ones used instead.\n'),
+      ran(
+        '',
+        0,
+        "W: Failed to fetch http://deb.debian.org/debian/dists/bookworm/InRelease  Temporary failure resolving 'deb.debian.org'\nW: Some index files failed to download. They have been ignored, or old ones used instead.\n",
+      ),
       'refresh',
     );
     expect(problems).toMatchObject([{ kind: 'repos_unreachable', severity: 'warning', retryable: true }]);
@@ -169,7 +209,11 @@ describe('parseDebianScan problems', () => {
   it('falls back to apt list when the simulation fails for another reason', () => {
     const result = parseDebianScan({
       'apt-simulate': ran('', 100, 'E: The package lists or status file could not be parsed or opened.'),
-      'apt-list': ran(LIST, 0, 'WARNING: apt does not have a stable CLI interface. Use with caution in scripts.'),
+      'apt-list': ran(
+        LIST,
+        0,
+        'WARNING: apt does not have a stable CLI interface. Use with caution in scripts.',
+      ),
     });
     expect(result.method).toBe('apt list --upgradable');
     expect(result.findings).toHaveLength(123);
@@ -177,14 +221,22 @@ describe('parseDebianScan problems', () => {
   });
 
   it('reports a failed scan with the apt error when nothing else explains it', () => {
-    const result = parseDebianScan({ 'apt-simulate': ran('Reading package lists...\n', 100, 'E: Unable to parse package file /var/lib/apt/lists/x') });
+    const result = parseDebianScan({
+      'apt-simulate': ran(
+        'Reading package lists...\n',
+        100,
+        'E: Unable to parse package file /var/lib/apt/lists/x',
+      ),
+    });
     expect(result.problems).toMatchObject([{ kind: 'command_failed', severity: 'error' }]);
     expect(result.problems[0]!.message).toContain('E: Unable to parse package file');
   });
 
   it('reads the reboot flag and the packages that asked for it', () => {
     const result = parseScan('debian', {
-      'apt-simulate': ran('Reading package lists...\n0 upgraded, 0 newly installed, 0 to remove and 0 not upgraded.\n'),
+      'apt-simulate': ran(
+        'Reading package lists...\n0 upgraded, 0 newly installed, 0 to remove and 0 not upgraded.\n',
+      ),
       'reboot-required': ran('*** System restart required ***\n'),
       'reboot-required-pkgs': ran('linux-image-6.1.0-28-amd64\nlibc6\nlibc6\n$(reboot)\n'),
     });
@@ -193,6 +245,8 @@ describe('parseDebianScan problems', () => {
   });
 
   it('says so when the apt output is missing altogether', () => {
-    expect(parseDebianScan({}).problems).toMatchObject([{ kind: 'missing_output', commandId: 'apt-simulate' }]);
+    expect(parseDebianScan({}).problems).toMatchObject([
+      { kind: 'missing_output', commandId: 'apt-simulate' },
+    ]);
   });
 });

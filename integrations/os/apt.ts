@@ -3,7 +3,7 @@
  * version, the candidate and the archives it comes from), with `apt list --upgradable` as the
  * fallback format. apt prints no severity and no CVE ids, so those stay unknown and empty.
  */
-import { missingOutput, problem, truncatedOutput, unknownOutput, usableLines } from './text.js';
+import { excerpt, missingOutput, problem, truncatedOutput, unknownOutput, usableLines } from './text.js';
 import type { CommandOutput, CommandOutputs, Finding, ScanProblem, ScanResult } from './types.js';
 
 export interface ParsedFindings {
@@ -116,7 +116,7 @@ function malformedLines(commandId: string, lines: string[]): ScanProblem {
     'unknown_output',
     'warning',
     `${lines.length} line(s) of ${commandId} did not follow the documented format and were ignored ` +
-      `(first: "${lines[0]!.slice(0, 120)}"). The other findings are usable.`,
+      `(first: "${excerpt(lines[0]!, 120)}"). The other findings are usable.`,
     { commandId },
   );
 }
@@ -138,8 +138,8 @@ export function detectAptProblems(output: CommandOutput, commandId: string): Sca
       problem(
         'lock_held',
         'error',
-        `Another package operation holds the apt/dpkg lock${lock[1] ? ` (${lock[1].replace(/\.$/, '')})` : ''}` +
-          `${holder ? `: process ${holder[1]} (${holder[2]})` : ''}. This is usually unattended-upgrades ` +
+        `Another package operation holds the apt/dpkg lock${lock[1] ? ` (${excerpt(lock[1].replace(/\.$/, ''), 80)})` : ''}` +
+          `${holder ? `: process ${holder[1]} (${excerpt(holder[2]!, 40)})` : ''}. This is usually unattended-upgrades ` +
           'or another apt run; the scan will be retried with backoff.',
         { commandId, retryable: true, retryAfterSeconds: 15 },
       ),
@@ -155,7 +155,7 @@ export function detectAptProblems(output: CommandOutput, commandId: string): Sca
         'repos_unreachable',
         'warning',
         'Some apt repositories could not be reached, so the package lists may be stale and the ' +
-          `findings incomplete${fetchFailure ? ` ("${fetchFailure[0].slice(0, 160)}")` : ''}. ` +
+          `findings incomplete${fetchFailure ? ` ("${excerpt(fetchFailure[0])}")` : ''}. ` +
           "Check the server's network, proxy and sources.list, then refresh and scan again.",
         { commandId, retryable: true, retryAfterSeconds: 300 },
       ),
@@ -260,7 +260,7 @@ function aptFailed(commandId: string, output: CommandOutput): ScanProblem {
     'command_failed',
     'error',
     `${commandId} failed (exit ${output.exitCode ?? 'unknown'})` +
-      `${errorLine ? `: ${errorLine.slice(0, 200)}` : ''}. Fix the apt error on the server, then scan again.`,
+      `${errorLine ? `: ${excerpt(errorLine, 200)}` : ''}. Fix the apt error on the server, then scan again.`,
     { commandId },
   );
 }

@@ -53,7 +53,11 @@ describe('parseOsRelease', () => {
 
 describe('detectOs', () => {
   it.each([
-    ['debian', fixture('debian-12-os-release'), { family: 'debian', id: 'debian', versionId: '12', codename: 'bookworm' }],
+    [
+      'debian',
+      fixture('debian-12-os-release'),
+      { family: 'debian', id: 'debian', versionId: '12', codename: 'bookworm' },
+    ],
     ['ubuntu', UBUNTU, { family: 'debian', id: 'ubuntu', versionId: '22.04', codename: 'jammy' }],
     ['rhel', RHEL, { family: 'rhel', id: 'rhel', versionId: '9.3' }],
     ['rocky', fixture('rocky-9-os-release'), { family: 'rhel', id: 'rocky', versionId: '9.4' }],
@@ -90,8 +94,14 @@ describe('detectOs', () => {
         '/etc/SuSE-release': 'SUSE Linux Enterprise Server 11 (x86_64)\nVERSION = 11\nPATCHLEVEL = 4\n',
       }),
     ).toMatchObject({ family: 'suse', id: 'sles', versionId: '11.4' });
-    expect(detectOs(null, { '/etc/alpine-release': '3.12.0\n' })).toMatchObject({ family: 'alpine', versionId: '3.12.0' });
-    expect(detectOs(null, { '/etc/debian_version': '8.11\n' })).toMatchObject({ family: 'debian', versionId: '8' });
+    expect(detectOs(null, { '/etc/alpine-release': '3.12.0\n' })).toMatchObject({
+      family: 'alpine',
+      versionId: '3.12.0',
+    });
+    expect(detectOs(null, { '/etc/debian_version': '8.11\n' })).toMatchObject({
+      family: 'debian',
+      versionId: '8',
+    });
   });
 
   it('answers unknown for a missing, empty or garbage file instead of throwing', () => {

@@ -7,7 +7,15 @@
 import type { ParsedFindings } from './apt.js';
 import { detectRpmProblems } from './rpm-problems.js';
 import { dropZeroEpoch, evrCompare, parseNevra } from './rpm-version.js';
-import { missingOutput, problem, truncatedOutput, uniqueSorted, unknownOutput, usableLines } from './text.js';
+import {
+  excerpt,
+  missingOutput,
+  problem,
+  truncatedOutput,
+  uniqueSorted,
+  unknownOutput,
+  usableLines,
+} from './text.js';
 import type {
   Classification,
   CommandOutput,
@@ -95,7 +103,7 @@ export function parseCheckUpdate(
         'unknown_output',
         'warning',
         `${malformed.length} line(s) of ${commandId} did not follow the documented format and were ignored ` +
-          `(first: "${malformed[0]!.slice(0, 120)}").`,
+          `(first: "${excerpt(malformed[0]!, 120)}").`,
         { commandId },
       ),
     );
@@ -216,7 +224,7 @@ export function parseRhelScan(outputs: CommandOutputs): ScanResult {
           ? problem(
               'command_failed',
               'error',
-              `${method} failed (exit ${check.exitCode}): "${check.stderr.trim().slice(0, 200)}". Fix the ${pm} error on the server, then scan again.`,
+              `${method} failed (exit ${check.exitCode}): "${excerpt(check.stderr, 200)}". Fix the ${pm} error on the server, then scan again.`,
               { commandId: 'check-update' },
             )
           : unknownOutput('check-update', check),

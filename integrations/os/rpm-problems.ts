@@ -1,4 +1,4 @@
-import { problem } from './text.js';
+import { excerpt, problem } from './text.js';
 import type { CommandOutput, ScanProblem } from './types.js';
 
 const LOCK_PATTERNS = [
@@ -66,7 +66,7 @@ export function detectRpmProblems(output: CommandOutput, commandId: string, fail
       problem(
         'repos_unreachable',
         failed ? 'error' : 'warning',
-        `A repository could not be reached ("${repo[0].slice(0, 200)}"), so ` +
+        `A repository could not be reached ("${excerpt(repo[0], 200)}"), so ` +
           `${failed ? 'no updates could be listed' : 'the findings may be stale or incomplete'}. ` +
           "Check the server's network, proxy and repository configuration, then scan again.",
         { commandId, retryable: true, retryAfterSeconds: 300 },

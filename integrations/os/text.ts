@@ -22,10 +22,20 @@ export function usableLines(text: string): { lines: string[]; cutShort: boolean;
   return { lines: kept, cutShort, dropped: lines.length - kept.length };
 }
 
+/** Replaces control characters (other than newline and tab) so untrusted text cannot mangle a message. */
+export function printable(text: string): string {
+  let out = '';
+  for (const char of text) {
+    const code = char.codePointAt(0)!;
+    const control = (code < 0x20 && code !== 0x0a && code !== 0x09) || (code >= 0x7f && code <= 0x9f);
+    out += control ? '?' : char;
+  }
+  return out;
+}
+
 /** A short, printable excerpt of untrusted text for a problem message. */
 export function excerpt(text: string, max = 160): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping control characters is the point.
-  const clean = text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, '?').trim();
+  const clean = printable(text.slice(0, 2_000)).trim();
   const firstLines = clean.split('\n').slice(0, 3).join(' | ');
   return firstLines.length > max ? `${firstLines.slice(0, max)}…` : firstLines;
 }

@@ -4,7 +4,15 @@
  * and `zypper info -t patch` of the needed security patches, whose Conflicts lines say exactly
  * which package versions each patch fixes.
  */
-import { missingOutput, problem, truncatedOutput, uniqueSorted, unknownOutput, usableLines } from './text.js';
+import {
+  excerpt,
+  missingOutput,
+  problem,
+  truncatedOutput,
+  uniqueSorted,
+  unknownOutput,
+  usableLines,
+} from './text.js';
 import type {
   Classification,
   CommandOutput,
@@ -175,7 +183,7 @@ function zypperProblems(output: CommandOutput, commandId: string): ScanProblem[]
       problem(
         'repos_unreachable',
         output.exitCode === 0 || output.exitCode === 106 || output.exitCode === 100 ? 'warning' : 'error',
-        `Some repositories could not be read${repo ? ` ("${repo[0]}")` : ''}, so the findings may be stale or incomplete. ` +
+        `Some repositories could not be read${repo ? ` ("${excerpt(repo[0], 200)}")` : ''}, so the findings may be stale or incomplete. ` +
           'Check the network and run `zypper refresh` as root, then scan again.',
         { commandId, retryable: true, retryAfterSeconds: 300 },
       ),

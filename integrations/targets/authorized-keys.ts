@@ -125,15 +125,22 @@ export function assertKeyLine(keyLine: string): void {
   const type = parts[at];
   const blob = parts[at + 1];
   if (type === undefined || blob === undefined || !KEY_TYPES.has(type)) {
-    throw new AppError('bad_request', 'The key line has no public key: expected e.g. "ssh-ed25519 AAAA… comment".');
+    throw new AppError(
+      'bad_request',
+      'The key line has no public key: expected e.g. "ssh-ed25519 AAAA… comment".',
+    );
   }
   try {
     const key = sshpk.parseKey(`${type} ${blob}`, 'ssh');
     if (key.toString('ssh').split(' ')[1] !== blob) throw new Error('key does not round-trip');
   } catch (cause) {
-    throw new AppError('bad_request', 'The public key in the line does not parse; paste the whole .pub line.', {
-      cause,
-    });
+    throw new AppError(
+      'bad_request',
+      'The public key in the line does not parse; paste the whole .pub line.',
+      {
+        cause,
+      },
+    );
   }
 }
 
@@ -170,10 +177,15 @@ export async function editAuthorizedKeys(
   });
   const reason = result.stderr.replace(/^warden-keys: /, '').trim();
   if (result.timedOut) {
-    throw targetError(integration, 'timeout', `Editing ${edit.login}'s authorized_keys timed out; try again.`);
+    throw targetError(
+      integration,
+      'timeout',
+      `Editing ${edit.login}'s authorized_keys timed out; try again.`,
+    );
   }
   if (result.exitCode === 3) throw new AppError('not_found', `${reason}. Check the login name.`);
-  if (result.exitCode === 4) throw new AppError('conflict', `${reason}. Replace the link with a regular file.`);
+  if (result.exitCode === 4)
+    throw new AppError('conflict', `${reason}. Replace the link with a regular file.`);
   if (result.exitCode !== 0) {
     throw targetError(
       integration,

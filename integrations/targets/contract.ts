@@ -40,6 +40,7 @@ export function hostileArguments(marker: string): string[] {
     '--help',
     '*',
     '~',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the literal text a shell would expand.
     '$HOME ${PATH}',
     'back\\slash\\',
     'tab\there  spaces',
@@ -70,7 +71,9 @@ export function runTargetContract(
   makeSubject: () => Promise<ContractSubject>,
   options: ContractOptions = {},
 ): void {
-  const title = options.skip ? `${name} target contract (skipped: ${options.skip})` : `${name} target contract`;
+  const title = options.skip
+    ? `${name} target contract (skipped: ${options.skip})`
+    : `${name} target contract`;
   describe.skipIf(Boolean(options.skip))(title, () => {
     let subject: ContractSubject;
     let target: Target;
@@ -109,8 +112,20 @@ export function runTargetContract(
       expect(check.stdout).toBe('');
     });
 
+    it('refuses a timeout or output cap that is not a positive number', async () => {
+      await expect(target.exec(['true'], { timeoutMs: -1 })).rejects.toMatchObject({ code: 'bad_request' });
+      await expect(target.exec(['true'], { timeoutMs: Number.NaN })).rejects.toMatchObject({
+        code: 'bad_request',
+      });
+      await expect(target.exec(['true'], { maxOutputBytes: 0 })).rejects.toMatchObject({
+        code: 'bad_request',
+      });
+    });
+
     it('refuses an environment variable name a shell would interpret', async () => {
-      await expect(target.exec(['true'], { env: { 'A;touch /tmp/x': '1' } })).rejects.toThrow(/environment variable/);
+      await expect(target.exec(['true'], { env: { 'A;touch /tmp/x': '1' } })).rejects.toThrow(
+        /environment variable/,
+      );
     });
 
     it('reports the exit code, stdout and stderr of a failing command', async () => {
@@ -157,9 +172,12 @@ export function runTargetContract(
     });
 
     it('caps stdout and stderr at a configured size', async () => {
-      const result = await target.exec(['sh', '-c', 'head -c 300000 /dev/zero | tr "\\0" e >&2; echo small'], {
-        maxOutputBytes: 1000,
-      });
+      const result = await target.exec(
+        ['sh', '-c', 'head -c 300000 /dev/zero | tr "\\0" e >&2; echo small'],
+        {
+          maxOutputBytes: 1000,
+        },
+      );
       expect(result.stderr.length).toBe(1000);
       expect(result.stdout).toBe('small\n');
       expect(result.truncated).toBe(true);
@@ -167,73 +185,91 @@ export function runTargetContract(
       expect(small.truncated).toBe(false);
     });
 
-    describe.skipIf(Boolean(options.skipKeys))(`authorized keys${options.skipKeys ? ` (skipped: ${options.skipKeys})` : ''}`, () => {
-      it('adds, replaces and removes a tagged key, leaving the other lines alone', async () => {
-        const login = subject.keyLogin;
-        expect(login, 'the subject must name a keyLogin').toBeTruthy();
-        const tag = `contract-${randomBytes(4).toString('hex')}`;
-        const before = (await target.exec([...READ_KEYS, login!])).stdout;
-        const first = `from="127.0.0.1",expiry-time="209901010000" ${newPublicKey('first key')}`;
-        const added = await target.addAuthorizedKey(login!, first, tag);
-        expect(added).toMatchObject({ login, tag, removed: 0, added: true });
-        const withKey = (await target.exec([...READ_KEYS, login!])).stdout;
-        expect(withKey).toContain(`${first} warden:${tag}\n`);
-        for (const line of before.split('\n').filter(Boolean)) expect(withKey).toContain(`${line}\n`);
+    describe.skipIf(Boolean(options.skipKeys))(
+      `authorized keys${options.skipKeys ? ` (skipped: ${options.skipKeys})` : ''}`,
+      () => {
+        it('adds, replaces and removes a tagged key, leaving the other lines alone', async () => {
+          const login = subject.keyLogin;
+          expect(login, 'the subject must name a keyLogin').toBeTruthy();
+          const tag = `contract-${randomBytes(4).toString('hex')}`;
+          const before = (await target.exec([...READ_KEYS, login!])).stdout;
+          const first = `from="127.0.0.1",expiry-time="209901010000" ${newPublicKey('first key')}`;
+          const added = await target.addAuthorizedKey(login!, first, tag);
+          expect(added).toMatchObject({ login, tag, removed: 0, added: true });
+          const withKey = (await target.exec([...READ_KEYS, login!])).stdout;
+          expect(withKey).toContain(`${first} warden:${tag}\n`);
+          for (const line of before.split('\n').filter(Boolean)) expect(withKey).toContain(`${line}\n`);
 
-        const second = newPublicKey('second');
-        const replaced = await target.addAuthorizedKey(login!, second, tag);
-        expect(replaced.removed).toBe(1);
-        const afterReplace = (await target.exec([...READ_KEYS, login!])).stdout;
-        expect(afterReplace).not.toContain(first);
-        expect(afterReplace.split(`warden:${tag}\n`).length - 1).toBe(1);
+          const second = newPublicKey('second');
+          const replaced = await target.addAuthorizedKey(login!, second, tag);
+          expect(replaced.removed).toBe(1);
+          const afterReplace = (await target.exec([...READ_KEYS, login!])).stdout;
+          expect(afterReplace).not.toContain(first);
+          expect(afterReplace.split(`warden:${tag}\n`).length - 1).toBe(1);
 
-        const removed = await target.removeAuthorizedKey(login!, tag);
-        expect(removed).toMatchObject({ removed: 1, added: false });
-        const after = (await target.exec([...READ_KEYS, login!])).stdout;
-        expect(after.split('\n').filter(Boolean)).toEqual(before.split('\n').filter(Boolean));
-        expect((await target.removeAuthorizedKey(login!, tag)).removed).toBe(0);
-      });
-
-      it('keeps authorized_keys private to its owner', async () => {
-        const login = subject.keyLogin!;
-        const tag = `mode-${randomBytes(4).toString('hex')}`;
-        await target.addAuthorizedKey(login, newPublicKey('mode'), tag);
-        const stat = await target.exec([
-          'sh',
-          '-c',
-          'stat -c "%a %U" "$(getent passwd "$1" | cut -d: -f6)/.ssh/authorized_keys"',
-          'stat',
-          login,
-        ]);
-        await target.removeAuthorizedKey(login, tag);
-        expect(stat.stdout.trim()).toBe(`600 ${login}`);
-      });
-
-      it('refuses hostile logins, tags and key lines before running anything', async () => {
-        const key = newPublicKey('ok');
-        await expect(target.addAuthorizedKey('root; rm -rf /', key, 'tag')).rejects.toMatchObject({ code: 'bad_request' });
-        await expect(target.addAuthorizedKey('$(id)', key, 'tag')).rejects.toMatchObject({ code: 'bad_request' });
-        await expect(target.addAuthorizedKey(subject.keyLogin!, key, 'x; touch /tmp/y')).rejects.toMatchObject({
-          code: 'bad_request',
+          const removed = await target.removeAuthorizedKey(login!, tag);
+          expect(removed).toMatchObject({ removed: 1, added: false });
+          const after = (await target.exec([...READ_KEYS, login!])).stdout;
+          expect(after.split('\n').filter(Boolean)).toEqual(before.split('\n').filter(Boolean));
+          expect((await target.removeAuthorizedKey(login!, tag)).removed).toBe(0);
         });
-        await expect(target.addAuthorizedKey(subject.keyLogin!, `${key}\n${key}`, 'tag')).rejects.toMatchObject({
-          code: 'bad_request',
-        });
-        await expect(target.addAuthorizedKey(subject.keyLogin!, 'ssh-ed25519 notbase64!', 'tag')).rejects.toMatchObject({
-          code: 'bad_request',
-        });
-        await expect(target.removeAuthorizedKey('../etc', 'tag')).rejects.toMatchObject({ code: 'bad_request' });
-      });
-    });
 
-    it.skipIf(Boolean(options.skipScan))(`scans and reports the operating system${options.skipScan ? ` (skipped: ${options.skipScan})` : ''}`, async () => {
-      const result = await target.scan({ timeoutMs: 120_000 });
-      expect(result.os.id).not.toBe('');
-      expect(result.os.family).not.toBe('unknown');
-      expect(result.method.length).toBeGreaterThan(0);
-      expect(result.scannedAt).toBeInstanceOf(Date);
-      expect(Array.isArray(result.findings)).toBe(true);
-      expect(Array.isArray(result.problems)).toBe(true);
-    });
+        it('keeps authorized_keys private to its owner', async () => {
+          const login = subject.keyLogin!;
+          const tag = `mode-${randomBytes(4).toString('hex')}`;
+          await target.addAuthorizedKey(login, newPublicKey('mode'), tag);
+          const stat = await target.exec([
+            'sh',
+            '-c',
+            'stat -c "%a %U" "$(getent passwd "$1" | cut -d: -f6)/.ssh/authorized_keys"',
+            'stat',
+            login,
+          ]);
+          await target.removeAuthorizedKey(login, tag);
+          expect(stat.stdout.trim()).toBe(`600 ${login}`);
+        });
+
+        it('refuses hostile logins, tags and key lines before running anything', async () => {
+          const key = newPublicKey('ok');
+          await expect(target.addAuthorizedKey('root; rm -rf /', key, 'tag')).rejects.toMatchObject({
+            code: 'bad_request',
+          });
+          await expect(target.addAuthorizedKey('$(id)', key, 'tag')).rejects.toMatchObject({
+            code: 'bad_request',
+          });
+          await expect(
+            target.addAuthorizedKey(subject.keyLogin!, key, 'x; touch /tmp/y'),
+          ).rejects.toMatchObject({
+            code: 'bad_request',
+          });
+          await expect(
+            target.addAuthorizedKey(subject.keyLogin!, `${key}\n${key}`, 'tag'),
+          ).rejects.toMatchObject({
+            code: 'bad_request',
+          });
+          await expect(
+            target.addAuthorizedKey(subject.keyLogin!, 'ssh-ed25519 notbase64!', 'tag'),
+          ).rejects.toMatchObject({
+            code: 'bad_request',
+          });
+          await expect(target.removeAuthorizedKey('../etc', 'tag')).rejects.toMatchObject({
+            code: 'bad_request',
+          });
+        });
+      },
+    );
+
+    it.skipIf(Boolean(options.skipScan))(
+      `scans and reports the operating system${options.skipScan ? ` (skipped: ${options.skipScan})` : ''}`,
+      async () => {
+        const result = await target.scan({ timeoutMs: 120_000 });
+        expect(result.os.id).not.toBe('');
+        expect(result.os.family).not.toBe('unknown');
+        expect(result.method.length).toBeGreaterThan(0);
+        expect(result.scannedAt).toBeInstanceOf(Date);
+        expect(Array.isArray(result.findings)).toBe(true);
+        expect(Array.isArray(result.problems)).toBe(true);
+      },
+    );
   });
 }

@@ -22,7 +22,9 @@ describe('target error classification', () => {
     const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:22'), { code: 'ECONNREFUSED' });
     expect(classifyTargetError(refused)).toBe('unreachable');
     expect(classifyTargetError(new Error('Timed out while waiting for handshake'))).toBe('timeout');
-    expect(classifyTargetError(new Error('All configured authentication methods failed'))).toBe('auth-failed');
+    expect(classifyTargetError(new Error('All configured authentication methods failed'))).toBe(
+      'auth-failed',
+    );
     expect(classifyTargetError(new Error('something else'))).toBe('command-failed');
     expect(classifyTargetError('not even an error')).toBe('command-failed');
   });
@@ -37,9 +39,15 @@ describe('target error classification', () => {
         stderr: 'E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 9761 (apt-get)',
       }),
     ).toBe('package-lock');
-    expect(classifyExecResult({ ...ok, exitCode: 1, stderr: 'System management is locked by the application with pid 1' })).toBe(
-      'package-lock',
+    expect(
+      classifyExecResult({
+        ...ok,
+        exitCode: 1,
+        stderr: 'System management is locked by the application with pid 1',
+      }),
+    ).toBe('package-lock');
+    expect(classifyExecResult({ ...ok, exitCode: 2, stderr: 'E: Unable to locate package nope' })).toBe(
+      'command-failed',
     );
-    expect(classifyExecResult({ ...ok, exitCode: 2, stderr: 'E: Unable to locate package nope' })).toBe('command-failed');
   });
 });

@@ -56,14 +56,17 @@ function codeOf(error: unknown): string | undefined {
 export function classifyTargetError(error: unknown): TargetErrorKind {
   if (error instanceof IntegrationError) {
     const kind = error.details?.kind;
-    if (typeof kind === 'string' && (KINDS as readonly string[]).includes(kind)) return kind as TargetErrorKind;
+    if (typeof kind === 'string' && (KINDS as readonly string[]).includes(kind))
+      return kind as TargetErrorKind;
   }
   const code = codeOf(error);
   const message = error instanceof Error ? error.message : String(error);
   if (code === 'ETIMEDOUT' || /timed out|timeout/i.test(message)) return 'timeout';
   if (
     code !== undefined &&
-    ['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'EPIPE'].includes(code)
+    ['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'EPIPE'].includes(
+      code,
+    )
   ) {
     return 'unreachable';
   }

@@ -39,9 +39,15 @@ export async function installWithExec(
     });
     const failure = classifyExecResult(last);
     if (failure) {
-      const detail = `${last.stderr || last.stdout}`.trim().slice(-2000) || `exit ${last.exitCode ?? last.signal}`;
+      const detail =
+        `${last.stderr || last.stdout}`.trim().slice(-2000) || `exit ${last.exitCode ?? last.signal}`;
       return {
-        items: items.map((item) => ({ package: item.package, version: item.version, status: 'failed', detail })),
+        items: items.map((item) => ({
+          package: item.package,
+          version: item.version,
+          status: 'failed',
+          detail,
+        })),
         exec: last,
         failure,
       };

@@ -6,7 +6,15 @@ import { installWithExec } from './install.js';
 import { scanWithExec } from './scan.js';
 import type { ExecOptions, ExecResult } from './types.js';
 
-const done: ExecResult = { exitCode: 0, signal: null, stdout: '', stderr: '', truncated: false, timedOut: false, durationMs: 1 };
+const done: ExecResult = {
+  exitCode: 0,
+  signal: null,
+  stdout: '',
+  stderr: '',
+  truncated: false,
+  timedOut: false,
+  durationMs: 1,
+};
 
 /** A strict fake exec: answers the scripted calls in order and fails on anything else. */
 function scripted(answers: { argv0: string; result: Partial<ExecResult> }[]) {
@@ -68,18 +76,27 @@ describe('install over exec', () => {
     const { exec } = scripted([
       {
         argv0: 'apt-get',
-        result: { exitCode: 100, stderr: 'E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 1' },
+        result: {
+          exitCode: 100,
+          stderr: 'E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 1',
+        },
       },
     ]);
     const result = await installWithExec(exec, items, { sudo: false, family: 'debian' });
     expect(result.failure).toBe('package-lock');
-    expect(result.items[0]).toMatchObject({ status: 'failed', detail: expect.stringContaining('Could not get lock') });
+    expect(result.items[0]).toMatchObject({
+      status: 'failed',
+      detail: expect.stringContaining('Could not get lock'),
+    });
   });
 
   it('refuses a hostile package name before running anything', async () => {
     const { exec, calls } = scripted([]);
     await expect(
-      installWithExec(exec, [{ package: 'curl; rm -rf /', version: '1.0' }], { sudo: true, family: 'debian' }),
+      installWithExec(exec, [{ package: 'curl; rm -rf /', version: '1.0' }], {
+        sudo: true,
+        family: 'debian',
+      }),
     ).rejects.toMatchObject({ code: 'bad_request' });
     expect(calls).toHaveLength(0);
   });

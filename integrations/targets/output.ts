@@ -49,10 +49,29 @@ export function createOutputCollector(maxBytes: number): OutputCollector {
 }
 
 /** A caller's cap, checked: a positive whole number of bytes; the default when not given. */
-export function outputCap(requested: number | undefined, fallback: number = DEFAULT_MAX_OUTPUT_BYTES): number {
+export function outputCap(
+  requested: number | undefined,
+  fallback: number = DEFAULT_MAX_OUTPUT_BYTES,
+): number {
   if (requested === undefined) return fallback;
   if (!Number.isSafeInteger(requested) || requested <= 0) {
-    throw new AppError('bad_request', `maxOutputBytes must be a positive whole number of bytes, not ${requested}.`);
+    throw new AppError(
+      'bad_request',
+      `maxOutputBytes must be a positive whole number of bytes, not ${requested}.`,
+    );
+  }
+  return requested;
+}
+
+/** A caller's timeout, checked: a positive number of milliseconds; the default when not given. */
+export function commandTimeout(requested: number | undefined, fallback: number): number {
+  if (requested === undefined) return fallback;
+  // setTimeout fires at once for NaN or negatives and overflows past 2^31-1 ms (about 24 days).
+  if (!Number.isFinite(requested) || requested <= 0 || requested > 2_147_483_647) {
+    throw new AppError(
+      'bad_request',
+      `timeoutMs must be a positive number of milliseconds, not ${requested}.`,
+    );
   }
   return requested;
 }

@@ -11,7 +11,10 @@ import { AppError } from '../../lib/errors.js';
 export function quoteArg(arg: string): string {
   if (arg.includes('\0')) {
     // A NUL cannot travel in an argv at all: the program would see the argument cut short.
-    throw new AppError('bad_request', 'A command argument contains a NUL byte, which no program can receive.');
+    throw new AppError(
+      'bad_request',
+      'A command argument contains a NUL byte, which no program can receive.',
+    );
   }
   return `'${arg.replaceAll("'", `'\\''`)}'`;
 }

@@ -64,15 +64,15 @@ describe('fake Slack Socket Mode', () => {
   it('rejects a push nobody acknowledges within the deadline', async () => {
     const { ws } = await openSocket();
     try {
-      await expect(slack.socket.push({ type: 'interactive', payload: {} }, { timeoutMs: 50 })).rejects.toThrow(
-        /was not acknowledged within 50 ms/,
-      );
+      await expect(
+        slack.socket.push({ type: 'interactive', payload: {} }, { timeoutMs: 50 }),
+      ).rejects.toThrow(/was not acknowledged within 50 ms/);
     } finally {
       ws.close();
     }
   });
 
-  it('runs a Bolt app: auth.test first, then a slash command acked and answered through respond()', async () => {
+  it('runs a Bolt app: auth.test before the socket, then a slash command acked and answered through respond()', async () => {
     const app = new App({
       token: 'xoxb-test',
       appToken: 'xapp-test',
@@ -103,7 +103,7 @@ describe('fake Slack Socket Mode', () => {
       expect(ack.envelope_id).toBe(slack.socket.sent[0]?.envelope_id);
       await slack.server.waitFor('POST /response/cmd-1');
       expect(slack.responses('cmd-1')).toEqual([{ text: 'Scan queued for web-1' }]);
-      expect(slack.calls.map((c) => c.method).slice(0, 2)).toEqual(['apps.connections.open', 'auth.test']);
+      expect(slack.calls.map((c) => c.method).slice(0, 2)).toEqual(['auth.test', 'apps.connections.open']);
     } finally {
       await app.stop();
     }

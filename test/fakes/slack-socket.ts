@@ -175,9 +175,25 @@ export function startFakeSocketMode(
     requestReconnect(reason = 'refresh_requested') {
       for (const socket of open) socket.send(JSON.stringify({ type: 'disconnect', reason }));
     },
-    close() {
-      for (const socket of open) socket.terminate();
-      return new Promise((resolve) => wss.close(() => resolve()));
+    async close() {
+      // A clean close handshake, so a client still connected (e.g. a Bolt app whose stop() resolved
+      // before the handshake finished) does not log a WebSocket error; stragglers are cut after 1 s.
+      const closing = [...open].map(
+        (socket) =>
+          new Promise<void>((resolve) => {
+            const timer = setTimeout(() => {
+              socket.terminate();
+              resolve();
+            }, 1000);
+            socket.once('close', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            socket.close(1001, 'fake Slack stopping');
+          }),
+      );
+      await Promise.all(closing);
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };
 }

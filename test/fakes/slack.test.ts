@@ -57,9 +57,17 @@ describe('fake Slack Web API', () => {
 
   it('posts, updates and threads a message through WebClient', async () => {
     const web = client(slack);
-    const first = await web.chat.postMessage({ channel: 'C0OPS', text: 'patch plan', blocks: [section('*plan*')] });
+    const first = await web.chat.postMessage({
+      channel: 'C0OPS',
+      text: 'patch plan',
+      blocks: [section('*plan*')],
+    });
     const reply = await web.chat.postMessage({ channel: 'C0OPS', text: 'approved', thread_ts: first.ts });
-    const updated = await web.chat.update({ channel: 'C0OPS', ts: first.ts ?? '', text: 'patch plan (approved)' });
+    const updated = await web.chat.update({
+      channel: 'C0OPS',
+      ts: first.ts ?? '',
+      text: 'patch plan (approved)',
+    });
 
     expect(first.ts).toMatch(/^\d{10}\.\d{6}$/);
     expect(Number(reply.ts)).toBeGreaterThan(Number(first.ts));
@@ -101,7 +109,9 @@ describe('fake Slack Web API', () => {
 
   it('records an undeclared auth failure so the test fails', async () => {
     await expect(client(slack, 'xoxb-wrong').auth.test()).rejects.toThrow(/invalid_auth/);
-    expect(() => slack.assertNoUnexpected()).toThrow(/invalid_auth: auth.test was called with an unknown token/);
+    expect(() => slack.assertNoUnexpected()).toThrow(
+      /invalid_auth: auth.test was called with an unknown token/,
+    );
     expect(slack.takeProblems().violations.map((v) => v.kind)).toEqual(['invalid_auth']);
   });
 
@@ -113,7 +123,9 @@ describe('fake Slack Web API', () => {
   it('refuses a 51-block message with invalid_blocks', async () => {
     slack.expectError('invalid_blocks');
     const blocks = Array.from({ length: 51 }, (_, i) => section(`line ${i}`));
-    await expect(client(slack).chat.postMessage({ channel: 'C0OPS', text: 'x', blocks })).rejects.toMatchObject({
+    await expect(
+      client(slack).chat.postMessage({ channel: 'C0OPS', text: 'x', blocks }),
+    ).rejects.toMatchObject({
       data: { error: 'invalid_blocks', errors: ['no more than 50 items allowed [json-pointer:/blocks]'] },
     });
     expect(slack.messages('C0OPS')).toEqual([]);
@@ -122,10 +134,14 @@ describe('fake Slack Web API', () => {
   it("refuses a 3001-character section with Slack's json-pointer message", async () => {
     slack.expectError('invalid_blocks');
     const blocks = [section('a'.repeat(3000)), section('b'.repeat(3001))];
-    await expect(client(slack).chat.postMessage({ channel: 'C0OPS', text: 'x', blocks })).rejects.toMatchObject({
+    await expect(
+      client(slack).chat.postMessage({ channel: 'C0OPS', text: 'x', blocks }),
+    ).rejects.toMatchObject({
       data: {
         error: 'invalid_blocks',
-        response_metadata: { messages: ['[ERROR] must be less than 3001 characters [json-pointer:/blocks/1/text/text]'] },
+        response_metadata: {
+          messages: ['[ERROR] must be less than 3001 characters [json-pointer:/blocks/1/text/text]'],
+        },
       },
     });
   });
@@ -133,7 +149,9 @@ describe('fake Slack Web API', () => {
   it('fails the test when a rendering limit is broken without being declared', async () => {
     const blocks = [{ type: 'header', text: { type: 'plain_text', text: 'h'.repeat(151) } }];
     await expect(client(slack).chat.postMessage({ channel: 'C0OPS', text: 'x', blocks })).rejects.toThrow();
-    expect(() => slack.assertNoUnexpected()).toThrow(/invalid_blocks: chat.postMessage: must be less than 151/);
+    expect(() => slack.assertNoUnexpected()).toThrow(
+      /invalid_blocks: chat.postMessage: must be less than 151/,
+    );
     slack.takeProblems();
   });
 
@@ -142,6 +160,15 @@ describe('fake Slack Web API', () => {
     const answer = await client(slack).chat.postMessage({ channel: 'C0OPS', text: 'é'.repeat(40_001) });
     expect(answer.response_metadata?.warnings).toEqual(['message_truncated']);
     expect([...(slack.messages('C0OPS')[0]?.text ?? '')].length).toBe(40_000);
+  });
+
+  it('stores hostile text verbatim and treats a hostile channel as unknown', async () => {
+    const text = '; rm -rf / $(reboot) `id`\nsecond line 🚀 ünïcødé';
+    await client(slack).chat.postMessage({ channel: 'C0OPS', text });
+    expect(slack.messages('C0OPS')[0]?.text).toBe(text);
+    await expect(client(slack).chat.postMessage({ channel: '$(id); #ops', text })).rejects.toMatchObject({
+      data: { error: 'channel_not_found' },
+    });
   });
 
   it('answers channel_not_found and not_in_channel from the workspace state', async () => {
@@ -164,13 +191,17 @@ describe('fake Slack Web API', () => {
     expect(raw?.status).toBe(429);
     expect(raw?.answer).toEqual({ ok: false, error: 'ratelimited' });
     expect(slack.messages('C0OPS')).toEqual([]);
-    await expect(client(slack).chat.postMessage({ channel: 'C0OPS', text: 'x' })).resolves.toMatchObject({ ok: true });
+    await expect(client(slack).chat.postMessage({ channel: 'C0OPS', text: 'x' })).resolves.toMatchObject({
+      ok: true,
+    });
   });
 
   it('injects an arbitrary error for the next call only', async () => {
     slack.failNext('users.info', { error: 'fatal_error' });
     const web = client(slack);
-    await expect(web.users.info({ user: 'U0ALICE' })).rejects.toMatchObject({ data: { error: 'fatal_error' } });
+    await expect(web.users.info({ user: 'U0ALICE' })).rejects.toMatchObject({
+      data: { error: 'fatal_error' },
+    });
     const answer = await web.users.info({ user: 'U0ALICE' });
     expect(answer.user?.profile?.email).toBe('alice@example.com');
   });
@@ -194,7 +225,10 @@ describe('fake Slack Web API', () => {
       content,
       initial_comment: 'compliance report',
     });
-    expect(slack.calls.map((c) => c.method)).toEqual(['files.getUploadURLExternal', 'files.completeUploadExternal']);
+    expect(slack.calls.map((c) => c.method)).toEqual([
+      'files.getUploadURLExternal',
+      'files.completeUploadExternal',
+    ]);
     expect(slack.server.requestsMatching(/^POST \/upload\/v1\//)).toHaveLength(1);
     const [file] = [...slack.state.files.values()];
     expect(file?.data?.toString()).toBe(content);
@@ -204,9 +238,17 @@ describe('fake Slack Web API', () => {
 
   it('opens, updates and publishes views within the modal limits', async () => {
     const web = client(slack);
-    const view = { type: 'modal' as const, title: { type: 'plain_text' as const, text: 'Request access' }, blocks: [] };
+    const view = {
+      type: 'modal' as const,
+      title: { type: 'plain_text' as const, text: 'Request access' },
+      blocks: [],
+    };
     const opened = await web.views.open({ trigger_id: slack.newTriggerId(), view });
-    await web.views.update({ view_id: opened.view?.id ?? "", hash: opened.view?.hash, view: { ...view, blocks: [section('ok')] } });
+    await web.views.update({
+      view_id: opened.view?.id ?? '',
+      hash: opened.view?.hash,
+      view: { ...view, blocks: [section('ok')] },
+    });
     await web.views.publish({ user_id: 'U0ALICE', view: { type: 'home', blocks: [section('home')] } });
     expect(slack.state.views.get(opened.view?.id ?? '')?.history).toHaveLength(2);
     expect(slack.state.homeViews.get('U0ALICE')?.view.blocks).toEqual([section('home')]);
@@ -214,7 +256,10 @@ describe('fake Slack Web API', () => {
     slack.expectError('invalid_arguments');
     const tooLong = { ...view, title: { type: 'plain_text' as const, text: 'x'.repeat(25) } };
     await expect(web.views.open({ trigger_id: slack.newTriggerId(), view: tooLong })).rejects.toMatchObject({
-      data: { error: 'invalid_arguments', errors: ['must be less than 25 characters [json-pointer:/view/title/text]'] },
+      data: {
+        error: 'invalid_arguments',
+        errors: ['must be less than 25 characters [json-pointer:/view/title/text]'],
+      },
     });
   });
 
@@ -235,7 +280,9 @@ describe('fake Slack Web API', () => {
     await expect(client(slack).conversations.history({ channel: 'C0OPS' })).rejects.toMatchObject({
       data: { error: 'unknown_method' },
     });
-    expect(() => slack.assertNoUnexpected()).toThrow(/unexpected request #1 POST \/api\/conversations.history/);
+    expect(() => slack.assertNoUnexpected()).toThrow(
+      /unexpected request #1 POST \/api\/conversations.history/,
+    );
     expect(slack.takeProblems().unexpected).toHaveLength(1);
   });
 

@@ -3,6 +3,27 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createSelfSignedCertificate } from './strict-http-tls.js';
+import type {
+  FakeResponse,
+  RecordedRequest,
+  RequestMatcher,
+  RouteHandler,
+  StrictServer,
+  StrictServerOptions,
+  Violation,
+} from './strict-http-types.js';
+import {
+  compilePath,
+  describeMatcher,
+  matchesRequest,
+  parseBody,
+  parseTarget,
+  readBody,
+  send,
+} from './strict-http-wire.js';
+
+export type * from './strict-http-types.js';
+export { matchesRequest } from './strict-http-wire.js';
 
 /**
  * A strict fake HTTP server that the fakes of outside services (Slack, Jira, ServiceNow, SSM, Azure,
@@ -16,121 +37,6 @@ import { createSelfSignedCertificate } from './strict-http-tls.js';
  * fake.failNext('POST /rest/api/2/issue', { status: 503, times: 1 });
  * afterEach(() => fake.verify());
  */
-
-export interface UploadedPart {
-  filename: string;
-  type: string;
-  data: Buffer;
-}
-
-export interface FakeResponse {
-  status?: number;
-  headers?: Record<string, string>;
-  /** An object is sent as JSON, a string as text, a Buffer as bytes. */
-  body?: unknown;
-}
-
-export type RequestOutcome = 'routed' | 'expected' | 'injected' | 'unexpected';
-
-export interface RecordedRequest {
-  seq: number;
-  method: string;
-  /** The path without the query string. */
-  path: string;
-  query: Record<string, string>;
-  /** Header names in lower case. */
-  headers: Record<string, string>;
-  /** The media type without parameters, in lower case ('' when absent). */
-  contentType: string;
-  rawBody: Buffer;
-  /** JSON → value, form → Record<string,string>, multipart → Record<string, string | UploadedPart>, text → string. */
-  body: unknown;
-  outcome?: RequestOutcome;
-  response?: FakeResponse;
-}
-
-export type RouteHandler = (
-  req: RecordedRequest,
-  params: Record<string, string>,
-) => FakeResponse | Promise<FakeResponse>;
-
-/** 'POST /path', '/path' (any method), a RegExp tested on 'METHOD /path', or a predicate. */
-export type RequestMatcher = string | RegExp | ((req: RecordedRequest) => boolean);
-
-export interface FailureInjection {
-  status?: number;
-  body?: unknown;
-  headers?: Record<string, string>;
-  /** How many matching requests fail; default 1. */
-  times?: number;
-}
-
-export interface ExpectOptions {
-  /** Exactly this many matching requests must arrive; default 1. */
-  times?: number;
-  /** How to answer; without it the matching route answers. */
-  respond?: FakeResponse | RouteHandler;
-}
-
-export interface RouteOptions {
-  /** Default: the opposite of the server's routesAreExpected. */
-  requireExpectation?: boolean;
-}
-
-export interface Violation {
-  kind: string;
-  message: string;
-  request?: RecordedRequest;
-}
-
-export interface StrictServerOptions {
-  /** Names the fake in failure messages. */
-  name: string;
-  /** Serve https with a self-signed certificate made at start; `ca` then holds it. */
-  https?: boolean;
-  /** When false, a route alone does not admit a request: it must also be expected. Default true. */
-  routesAreExpected?: boolean;
-  /** The answer to a request nobody expected; default 404 with a JSON explanation. */
-  onUnexpected?: (req: RecordedRequest) => FakeResponse;
-  /** Bodies above this size are refused with 413; default 10 MiB. */
-  maxBodyBytes?: number;
-}
-
-export interface StrictServer {
-  /** Origin without a trailing slash, e.g. http://127.0.0.1:40123 */
-  readonly url: string;
-  readonly port: number;
-  /** PEM certificate to trust in https mode. */
-  readonly ca: string | undefined;
-  readonly httpServer: http.Server;
-  readonly requests: readonly RecordedRequest[];
-  readonly unexpected: readonly RecordedRequest[];
-  readonly violations: readonly Violation[];
-  /** `:name` path segments become params. With requireExpectation, the route only answers expected calls. */
-  route(method: string, path: string | RegExp, handler: RouteHandler, options?: RouteOptions): void;
-  expect(matcher: RequestMatcher, options?: ExpectOptions): void;
-  failNext(matcher: RequestMatcher, failure: FailureInjection): void;
-  rateLimitNext(
-    matcher: RequestMatcher,
-    options?: { retryAfterSeconds?: number; times?: number; body?: unknown },
-  ): void;
-  /** Declares that a violation of this kind will happen; it then does not fail the test (and must happen). */
-  expectViolation(kind: string, times?: number): void;
-  /** Records a protocol or limit breach; returns true when the test had declared it. */
-  recordViolation(kind: string, message: string, request?: RecordedRequest): boolean;
-  requestsMatching(matcher: RequestMatcher): RecordedRequest[];
-  /** Resolves once `count` matching requests have been answered; rejects after `timeoutMs`. */
-  waitFor(
-    matcher: RequestMatcher,
-    options?: { count?: number; timeoutMs?: number },
-  ): Promise<RecordedRequest[]>;
-  /** Returns and forgets unexpected requests and violations, for tests that check the fake caught them. */
-  takeProblems(): { unexpected: RecordedRequest[]; violations: Violation[] };
-  assertNoUnexpected(): void;
-  assertAllExpectedCalled(): void;
-  verify(): void;
-  stop(): Promise<void>;
-}
 
 interface Route {
   admitted: boolean;
@@ -151,89 +57,6 @@ interface PendingFailure {
   matcher: RequestMatcher;
   remaining: number;
   response: FakeResponse;
-}
-
-export function matchesRequest(matcher: RequestMatcher, req: RecordedRequest): boolean {
-  if (typeof matcher === 'function') return matcher(req);
-  if (matcher instanceof RegExp) return matcher.test(`${req.method} ${req.path}`);
-  const space = matcher.indexOf(' ');
-  if (space === -1) return req.path === matcher;
-  return req.method === matcher.slice(0, space).toUpperCase() && req.path === matcher.slice(space + 1);
-}
-
-function describeMatcher(matcher: RequestMatcher): string {
-  return typeof matcher === 'function' ? 'a predicate' : String(matcher);
-}
-
-function compilePath(path: string | RegExp): { pattern: RegExp; keys: string[] } {
-  if (path instanceof RegExp) return { pattern: path, keys: [] };
-  const keys: string[] = [];
-  const source = path
-    .split('/')
-    .map((segment) => {
-      if (!segment.startsWith(':')) return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-      keys.push(segment.slice(1));
-      return '([^/]+)';
-    })
-    .join('/');
-  return { pattern: new RegExp(`^${source}$`), keys };
-}
-
-async function parseBody(contentType: string, fullType: string, raw: Buffer): Promise<unknown> {
-  if (raw.length === 0) return undefined;
-  if (contentType === 'application/json') return JSON.parse(raw.toString('utf8'));
-  if (contentType === 'application/x-www-form-urlencoded') {
-    return Object.fromEntries(new URLSearchParams(raw.toString('utf8')));
-  }
-  if (contentType === 'multipart/form-data') {
-    // The platform's own multipart parser, so the fake does not carry one of its own.
-    const form = await new Response(new Uint8Array(raw), {
-      headers: { 'content-type': fullType },
-    }).formData();
-    const entries: [string, FormDataEntryValue][] = [];
-    form.forEach((value, key) => {
-      entries.push([key, value]);
-    });
-    const parts: Record<string, string | UploadedPart> = {};
-    for (const [key, value] of entries) {
-      parts[key] =
-        typeof value === 'string'
-          ? value
-          : { filename: value.name, type: value.type, data: Buffer.from(await value.arrayBuffer()) };
-    }
-    return parts;
-  }
-  if (contentType.startsWith('text/') || contentType === '') return raw.toString('utf8');
-  return raw;
-}
-
-function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= limit) chunks.push(chunk);
-    });
-    req.on('end', () => resolve(size > limit ? undefined : Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
-function send(res: http.ServerResponse, response: FakeResponse): void {
-  const headers: Record<string, string> = { ...response.headers };
-  const hasType = Object.keys(headers).some((name) => name.toLowerCase() === 'content-type');
-  let payload: Buffer | string = '';
-  if (Buffer.isBuffer(response.body)) payload = response.body;
-  else if (typeof response.body === 'string') {
-    payload = response.body;
-    if (!hasType) headers['content-type'] = 'text/plain; charset=utf-8';
-  } else if (response.body !== undefined) {
-    payload = JSON.stringify(response.body);
-    if (!hasType) headers['content-type'] = 'application/json; charset=utf-8';
-  }
-  res.writeHead(response.status ?? 200, headers);
-  res.end(payload);
 }
 
 /** Starts a strict fake on 127.0.0.1 and a free port. */
@@ -297,7 +120,7 @@ export async function startStrictServer(options: StrictServerOptions): Promise<S
   }
 
   async function handle(incoming: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const target = new URL(incoming.url ?? '/', 'http://127.0.0.1');
+    const target = parseTarget(incoming.url ?? '/');
     const fullType = String(incoming.headers['content-type'] ?? '');
     const contentType = fullType.split(';')[0]?.trim().toLowerCase() ?? '';
     const headers: Record<string, string> = {};
@@ -325,9 +148,21 @@ export async function startStrictServer(options: StrictServerOptions): Promise<S
       );
       response = { status: 413, body: { error: 'body too large' } };
     } else {
+      let parsed = true;
       try {
         req.body = await parseBody(contentType, fullType, raw);
-        response = await dispatch(req);
+      } catch (error) {
+        parsed = false;
+        const reason = error instanceof Error ? error.message : String(error);
+        recordViolation(
+          'invalid_body',
+          `${req.method} ${req.path} sent a malformed ${contentType} body: ${reason}`,
+          req,
+        );
+        req.body = raw.toString('utf8');
+      }
+      try {
+        response = parsed ? await dispatch(req) : { status: 400, body: { error: 'malformed body' } };
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
         recordViolation('handler_error', `${req.method} ${req.path} could not be answered: ${reason}`, req);

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
-import { commandArgv } from '../shell-quote.js';
 import { createOutputCollector } from '../output.js';
+import { commandArgv } from '../shell-quote.js';
 import type { ExecResult } from '../types.js';
 
 export interface LocalExecRequest {

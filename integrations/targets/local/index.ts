@@ -3,7 +3,7 @@ import { type Clock, systemClock } from '../../../lib/clock.js';
 import { AppError } from '../../../lib/errors.js';
 import { editAuthorizedKeys } from '../authorized-keys.js';
 import { installWithExec } from '../install.js';
-import { DEFAULT_COMMAND_TIMEOUT_MS, outputCap } from '../output.js';
+import { commandTimeout, DEFAULT_COMMAND_TIMEOUT_MS, outputCap } from '../output.js';
 import { scanWithExec } from '../scan.js';
 import type { ExecOptions, ExecResult, Target } from '../types.js';
 import { execLocal } from './exec.js';
@@ -40,7 +40,7 @@ export function createLocalTarget(config: LocalTargetConfig = {}, deps: LocalTar
   async function exec(argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
     return execLocal({
       argv,
-      timeoutMs: options.timeoutMs ?? defaultTimeout,
+      timeoutMs: commandTimeout(options.timeoutMs, defaultTimeout),
       maxOutputBytes: outputCap(options.maxOutputBytes, defaultCap),
       sudo: options.sudo === true && !isRoot,
       env: options.env,
@@ -64,8 +64,10 @@ export function createLocalTarget(config: LocalTargetConfig = {}, deps: LocalTar
     provider: 'local',
     name,
     exec,
-    scan: async (options = {}) => scanWithExec(exec, { method: 'local', clock, timeoutMs: options.timeoutMs }),
-    install: async (items, options = {}) => installWithExec(exec, items, { ...options, sudo: rootVia('Installing packages') }),
+    scan: async (options = {}) =>
+      scanWithExec(exec, { method: 'local', clock, timeoutMs: options.timeoutMs }),
+    install: async (items, options = {}) =>
+      installWithExec(exec, items, { ...options, sudo: rootVia('Installing packages') }),
     addAuthorizedKey: async (login, keyLine, tag) =>
       editAuthorizedKeys('local', exec, {
         op: 'add',

@@ -119,10 +119,15 @@ export function openSshConnection(options: OpenOptions): Promise<SshClient> {
       settled = true;
       sock.destroy();
       reject(
-        targetError('ssh', 'auth-failed', `Warden's private key for ${endpoint.user}@${endpoint.host} could not be read; re-import it.`, {
-          cause,
-          details: { host: endpoint.host, port: endpoint.port },
-        }),
+        targetError(
+          'ssh',
+          'auth-failed',
+          `Warden's private key for ${endpoint.user}@${endpoint.host} could not be read; re-import it.`,
+          {
+            cause,
+            details: { host: endpoint.host, port: endpoint.port },
+          },
+        ),
       );
     }
   });

@@ -46,7 +46,8 @@ function sendSignal(channel: ClientChannel, name: 'TERM' | 'KILL'): void {
   const protocol = internals._client?._protocol;
   const state = internals.outgoing?.state;
   // After our EOF the channel is 'eof' but still open for requests (RFC 4254 §5.3).
-  if (id === undefined || (state !== 'open' && state !== 'eof') || typeof protocol?.signal !== 'function') return;
+  if (id === undefined || (state !== 'open' && state !== 'eof') || typeof protocol?.signal !== 'function')
+    return;
   try {
     protocol.signal(id, name);
   } catch {
@@ -92,7 +93,11 @@ export function execOnConnection(client: SshClient, request: ChannelExec): Promi
         clearTimeout(grace);
         if (!exited && !timedOut) {
           // No exit status: the connection dropped under the command, which may or may not have run.
-          reject(Object.assign(new Error('The SSH connection ended before the command finished.'), { code: 'ECONNRESET' }));
+          reject(
+            Object.assign(new Error('The SSH connection ended before the command finished.'), {
+              code: 'ECONNRESET',
+            }),
+          );
           return;
         }
         resolve({

@@ -90,7 +90,10 @@ describe.skipIf(Boolean(reason))(`ssh host key pinning${reason ? ` (skipped: ${r
   });
 
   it('refuses the key when the first-contact callback declines it', async () => {
-    const target = createSshTarget(config({ trustOnFirstUse: true }), { pool, onNewHostKey: async () => false });
+    const target = createSshTarget(config({ trustOnFirstUse: true }), {
+      pool,
+      onNewHostKey: async () => false,
+    });
     const error = await target.exec(['true']).catch((e: unknown) => e);
     expect(classifyTargetError(error)).toBe('host-key-unknown');
   });

@@ -17,6 +17,7 @@ export interface HostKeyInfo {
  * Called when a host without a pinned key is first reached and trust on first use is allowed.
  * Returning false (or a promise of false) refuses the key after all.
  */
+// biome-ignore lint/suspicious/noConfusingVoidType: a recorder usually returns nothing; only `false` refuses.
 export type OnNewHostKey = (info: HostKeyInfo) => void | boolean | Promise<void | boolean>;
 
 /** `SHA256:` followed by unpadded base64 of the SHA-256 of the key blob, as `ssh-keygen -l` prints. */
@@ -26,7 +27,10 @@ export function hostKeyFingerprint(keyBlob: Buffer): string {
 
 /** Accepts a fingerprint with or without the `SHA256:` prefix or base64 padding. */
 export function normalizeFingerprint(fingerprint: string): string {
-  const bare = fingerprint.trim().replace(/^SHA256:/i, '').replace(/=+$/, '');
+  const bare = fingerprint
+    .trim()
+    .replace(/^SHA256:/i, '')
+    .replace(/=+$/, '');
   return `SHA256:${bare}`;
 }
 
@@ -99,9 +103,14 @@ export function createHostKeyCheck(policy: HostKeyPolicy): HostKeyCheck {
         .then(
           (answer) => {
             if (answer === false) {
-              refused = targetError('ssh', 'host-key-unknown', `The host key ${fingerprint} of ${where} was not accepted.`, {
-                details: { host: policy.host, port: policy.port, actual: fingerprint },
-              });
+              refused = targetError(
+                'ssh',
+                'host-key-unknown',
+                `The host key ${fingerprint} of ${where} was not accepted.`,
+                {
+                  details: { host: policy.host, port: policy.port, actual: fingerprint },
+                },
+              );
             }
             verify(answer !== false);
           },

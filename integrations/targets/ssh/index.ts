@@ -4,7 +4,7 @@ import { AppError } from '../../../lib/errors.js';
 import { editAuthorizedKeys } from '../authorized-keys.js';
 import { targetError } from '../errors.js';
 import { installWithExec } from '../install.js';
-import { DEFAULT_COMMAND_TIMEOUT_MS, outputCap } from '../output.js';
+import { commandTimeout, DEFAULT_COMMAND_TIMEOUT_MS, outputCap } from '../output.js';
 import { scanWithExec } from '../scan.js';
 import { commandArgv, quoteArgv } from '../shell-quote.js';
 import type { ExecOptions, ExecResult, Target } from '../types.js';
@@ -13,10 +13,10 @@ import { ChannelOpenError, execOnConnection } from './exec.js';
 import type { OnNewHostKey } from './host-keys.js';
 import { type ConnectionPool, type ConnectionPoolOptions, createConnectionPool } from './pool.js';
 
+export type { SshClient } from './connect.js';
 export type { HostKeyInfo, OnNewHostKey } from './host-keys.js';
 export { hostKeyFingerprint, normalizeFingerprint } from './host-keys.js';
 export type { PoolEvent } from './pool.js';
-export type { SshClient } from './connect.js';
 
 /** How to reach a server: address, login, key and pinned host key. */
 export interface SshEndpointConfig {
@@ -105,7 +105,10 @@ export function createSshTarget(config: SshTargetConfig, deps: SshTargetDeps = {
   const jump = config.jump ? endpointOf(config.jump) : undefined;
   const trustOnFirstUse = config.trustOnFirstUse === true;
   if (trustOnFirstUse && !deps.onNewHostKey) {
-    throw new AppError('internal', 'Trust on first use needs an onNewHostKey callback to record the host key.');
+    throw new AppError(
+      'internal',
+      'Trust on first use needs an onNewHostKey callback to record the host key.',
+    );
   }
   const pool = deps.pool ?? createSshConnectionPool();
   const clock = deps.clock ?? systemClock;
@@ -143,10 +146,12 @@ export function createSshTarget(config: SshTargetConfig, deps: SshTargetDeps = {
   }
 
   async function exec(argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
-    const command = quoteArgv(commandArgv(argv, { sudo: options.sudo === true && !isRoot, env: options.env }));
+    const command = quoteArgv(
+      commandArgv(argv, { sudo: options.sudo === true && !isRoot, env: options.env }),
+    );
     const request = {
       command,
-      timeoutMs: options.timeoutMs ?? defaultTimeout,
+      timeoutMs: commandTimeout(options.timeoutMs, defaultTimeout),
       maxOutputBytes: outputCap(options.maxOutputBytes, defaultCap),
       stdin: options.stdin,
     };
@@ -183,7 +188,8 @@ export function createSshTarget(config: SshTargetConfig, deps: SshTargetDeps = {
     );
   }
 
-  const keySudo = (login: string): boolean => (login === endpoint.user ? false : rootVia(`Editing ${login}'s keys`));
+  const keySudo = (login: string): boolean =>
+    login === endpoint.user ? false : rootVia(`Editing ${login}'s keys`);
 
   return {
     provider: 'ssh',

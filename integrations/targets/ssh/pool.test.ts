@@ -63,7 +63,12 @@ describe('connection pool', () => {
     const { pool, opener, peak } = harness({ maxChannelsPerHost: 2 });
     const order: number[] = [];
     const leases = await Promise.all([pool.acquire('a', opener('a')), pool.acquire('a', opener('a'))]);
-    const waiting = [3, 4].map((n) => pool.acquire('a', opener('a')).then((lease) => (order.push(n), lease)));
+    const waiting = [3, 4].map((n) =>
+      pool.acquire('a', opener('a')).then((lease) => {
+        order.push(n);
+        return lease;
+      }),
+    );
     await Promise.resolve();
     expect(order).toEqual([]);
     leases[0]!.release();
@@ -142,7 +147,11 @@ describe('connection pool', () => {
   });
 
   it('serves tunnels without using a channel slot, and keeps their connection from idling out', async () => {
-    const { pool, opener, opened } = harness({ maxChannelsPerHost: 1, maxConnections: 2, idleTimeoutMs: 60_000 });
+    const { pool, opener, opened } = harness({
+      maxChannelsPerHost: 1,
+      maxConnections: 2,
+      idleTimeoutMs: 60_000,
+    });
     const busy = await pool.acquire('bastion', opener('bastion'));
     const tunnel = await pool.acquire('bastion', opener('bastion'), { counted: false });
     busy.release();

@@ -78,7 +78,10 @@ interface Entry<C> {
   lastUsed: number;
 }
 
-export function createConnectionPool<C>(driver: PoolDriver<C>, options: ConnectionPoolOptions = {}): ConnectionPool<C> {
+export function createConnectionPool<C>(
+  driver: PoolDriver<C>,
+  options: ConnectionPoolOptions = {},
+): ConnectionPool<C> {
   const maxConnections = options.maxConnections ?? 64;
   const maxChannels = options.maxChannelsPerHost ?? 4;
   const idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
@@ -107,7 +110,10 @@ export function createConnectionPool<C>(driver: PoolDriver<C>, options: Connecti
         if (entry.state !== 'ready') return;
         if (entry.active === 0 && entry.tunnels === 0 && entry.waiters.length === 0) {
           // Another host is waiting for a connection slot: hand this one over now.
-          if (queue.length > 0) return shut(entry);
+          if (queue.length > 0) {
+            shut(entry);
+            return;
+          }
           entry.idleTimer = setTimeout(() => shut(entry), idleTimeoutMs);
           entry.idleTimer.unref();
         }
@@ -194,17 +200,28 @@ export function createConnectionPool<C>(driver: PoolDriver<C>, options: Connecti
   /** Finds a global slot for a new entry: a free one, an idle connection to close, or the queue. */
   function place(entry: Entry<C>): void {
     if (entry.state !== 'new') return;
-    if (connections < maxConnections) return start(entry);
+    if (connections < maxConnections) {
+      start(entry);
+      return;
+    }
     let idlest: Entry<C> | undefined;
     for (const other of entries.values()) {
-      if (other.state === 'ready' && other.active === 0 && other.tunnels === 0 && (!idlest || other.lastUsed < idlest.lastUsed)) {
+      if (
+        other.state === 'ready' &&
+        other.active === 0 &&
+        other.tunnels === 0 &&
+        (!idlest || other.lastUsed < idlest.lastUsed)
+      ) {
         idlest = other;
       }
     }
     if (idlest) {
       shut(idlest);
       // shut() may already have started a queued entry in the freed slot.
-      if (entry.state === 'new' && connections < maxConnections) return start(entry);
+      if (entry.state === 'new' && connections < maxConnections) {
+        start(entry);
+        return;
+      }
     }
     if (entry.state === 'new') {
       entry.state = 'queued';
@@ -222,7 +239,16 @@ export function createConnectionPool<C>(driver: PoolDriver<C>, options: Connecti
   function entryFor(key: string, open: () => Promise<C>): Entry<C> {
     let entry = entries.get(key);
     if (!entry) {
-      entry = { key, open, state: 'new', active: 0, tunnels: 0, leases: 0, waiters: [], lastUsed: performance.now() };
+      entry = {
+        key,
+        open,
+        state: 'new',
+        active: 0,
+        tunnels: 0,
+        leases: 0,
+        waiters: [],
+        lastUsed: performance.now(),
+      };
       entries.set(key, entry);
     }
     return entry;

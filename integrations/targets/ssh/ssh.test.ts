@@ -1,5 +1,5 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import net from 'node:net';
 import sshpk from 'sshpk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,7 +34,13 @@ function observe() {
     next(type: PoolEvent['type'], withinMs = 5_000): Promise<void> {
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no ${type} event within ${withinMs} ms`)), withinMs);
-        waiters.push({ type, resolve: () => (clearTimeout(timer), resolve()) });
+        waiters.push({
+          type,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        });
       });
     },
   };
@@ -71,7 +77,10 @@ describe.skipIf(Boolean(reason))(`ssh target${reason ? ` (skipped: ${reason})` :
       const dead = createSshTarget(config({ port, connectTimeoutMs: 300 }), { pool });
       const alive = createSshTarget(config(), { pool });
       const started = performance.now();
-      const [deadResult, aliveResult] = await Promise.allSettled([dead.exec(['true']), alive.exec(['echo', 'up'])]);
+      const [deadResult, aliveResult] = await Promise.allSettled([
+        dead.exec(['true']),
+        alive.exec(['echo', 'up']),
+      ]);
       expect(performance.now() - started).toBeLessThan(3_000);
       expect(deadResult.status).toBe('rejected');
       expect(classifyTargetError((deadResult as PromiseRejectedResult).reason)).toBe('timeout');
@@ -92,7 +101,9 @@ describe.skipIf(Boolean(reason))(`ssh target${reason ? ` (skipped: ${reason})` :
       .exec(['true'])
       .catch((e: unknown) => e);
     expect(classifyTargetError(refused)).toBe('unreachable');
-    const denied = await createSshTarget(config({ privateKey: newPrivateKey().toString('openssh') }), { pool })
+    const denied = await createSshTarget(config({ privateKey: newPrivateKey().toString('openssh') }), {
+      pool,
+    })
       .exec(['true'])
       .catch((e: unknown) => e);
     expect(classifyTargetError(denied)).toBe('auth-failed');
@@ -162,7 +173,9 @@ describe.skipIf(Boolean(reason))(`ssh target${reason ? ` (skipped: ${reason})` :
       peak = Math.max(peak, process.memoryUsage().rss);
     }, 10);
     try {
-      const result = await target.exec(['sh', '-c', 'head -c 209715200 /dev/zero'], { maxOutputBytes: 1024 * 1024 });
+      const result = await target.exec(['sh', '-c', 'head -c 209715200 /dev/zero'], {
+        maxOutputBytes: 1024 * 1024,
+      });
       expect(result).toMatchObject({ exitCode: 0, truncated: true });
       expect(result.stdout.length).toBe(1024 * 1024);
     } finally {
@@ -190,14 +203,21 @@ describe.skipIf(Boolean(reason))(`ssh target${reason ? ` (skipped: ${reason})` :
     expect(sshd.count(/Accepted publickey/) - before).toBe(1);
 
     const wrongPin = createSshTarget(config({ jump, hostKey: bastion.hostKeyFingerprint }), { pool });
-    expect(classifyTargetError(await wrongPin.exec(['true']).catch((e: unknown) => e))).toBe('host-key-changed');
+    expect(classifyTargetError(await wrongPin.exec(['true']).catch((e: unknown) => e))).toBe(
+      'host-key-changed',
+    );
     pool.close();
   });
 
   it('reports a bastion that forbids forwarding as unreachable', async () => {
     const pool = createSshConnectionPool();
     // The main sshd has AllowTcpForwarding no.
-    const jump = { host: sshd.host, port: sshd.port, user: 'wardenssh3', privateKey: sshd.clientKey.privateKey };
+    const jump = {
+      host: sshd.host,
+      port: sshd.port,
+      user: 'wardenssh3',
+      privateKey: sshd.clientKey.privateKey,
+    };
     const target = createSshTarget(config({ jump: { ...jump, hostKey: sshd.hostKeyFingerprint } }), { pool });
     const error = await target.exec(['true']).catch((e: unknown) => e);
     expect(classifyTargetError(error)).toBe('unreachable');
