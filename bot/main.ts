@@ -165,10 +165,18 @@ function listen(server: Server, port: number, host: string): Promise<number> {
   });
 }
 
+/** How long requests in flight get to finish at shutdown before their connections are cut. */
+const HTTP_GRACE_MS = 10_000;
+
 function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => {
-    server.close(() => resolve());
-    // Keep-alive sockets would hold close() open until they time out.
+    const force = setTimeout(() => server.closeAllConnections(), HTTP_GRACE_MS);
+    force.unref();
+    server.close(() => {
+      clearTimeout(force);
+      resolve();
+    });
+    // Idle keep-alive sockets would otherwise hold close() open until they time out.
     server.closeIdleConnections();
   });
 }

@@ -3,7 +3,15 @@
  * with `apk list -u` as the fallback format. apk has no classification, severity or CVE data.
  */
 import type { ParsedFindings } from './apt.js';
-import { excerpt, missingOutput, problem, truncatedOutput, unknownOutput, usableLines } from './text.js';
+import {
+  excerpt,
+  missingOutput,
+  overlongLines,
+  problem,
+  truncatedOutput,
+  unknownOutput,
+  usableLines,
+} from './text.js';
 import type { CommandOutput, CommandOutputs, Finding, ScanProblem, ScanResult } from './types.js';
 
 const APK_NAME_VERSION = /^([A-Za-z0-9_+][A-Za-z0-9._+-]*?)-(\d[0-9A-Za-z._]*-r\d+)$/;
@@ -40,9 +48,9 @@ function apkFinding(
 }
 
 export function parseApkVersion(output: CommandOutput, commandId = 'apk-version'): ParsedFindings {
-  const { lines, cutShort } = usableLines(output.stdout);
+  const { lines, cutShort, dropped } = usableLines(output.stdout);
   const findings: Finding[] = [];
-  const malformed: string[] = [];
+  const malformed: string[] = overlongLines(dropped);
   let recognised = false;
   lines.forEach((line, index) => {
     if (/^Installed:\s+Available:\s*$/.test(line)) {
@@ -68,9 +76,9 @@ export function parseApkVersion(output: CommandOutput, commandId = 'apk-version'
 const APK_LIST_RE = /^(\S+) (\S+) \{[^}]*\} \([^)]*\) \[upgradable from: (\S+)\]$/;
 
 export function parseApkList(output: CommandOutput, commandId = 'apk-list'): ParsedFindings {
-  const { lines, cutShort } = usableLines(output.stdout);
+  const { lines, cutShort, dropped } = usableLines(output.stdout);
   const findings: Finding[] = [];
-  const malformed: string[] = [];
+  const malformed: string[] = overlongLines(dropped);
   lines.forEach((line, index) => {
     if (line.trim() === '' || /^(WARNING|fetch) /.test(line)) return;
     const match = APK_LIST_RE.exec(line);

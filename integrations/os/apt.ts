@@ -3,7 +3,15 @@
  * version, the candidate and the archives it comes from), with `apt list --upgradable` as the
  * fallback format. apt prints no severity and no CVE ids, so those stay unknown and empty.
  */
-import { excerpt, missingOutput, problem, truncatedOutput, unknownOutput, usableLines } from './text.js';
+import {
+  excerpt,
+  missingOutput,
+  overlongLines,
+  problem,
+  truncatedOutput,
+  unknownOutput,
+  usableLines,
+} from './text.js';
 import type { CommandOutput, CommandOutputs, Finding, ScanProblem, ScanResult } from './types.js';
 
 export interface ParsedFindings {
@@ -52,10 +60,10 @@ function aptFinding(
 
 /** Parses `apt-get -s [dist-]upgrade`. Newly installed packages (no `[installed]`) are not findings. */
 export function parseAptSimulate(output: CommandOutput, commandId = 'apt-simulate'): ParsedFindings {
-  const { lines, cutShort } = usableLines(output.stdout);
+  const { lines, cutShort, dropped } = usableLines(output.stdout);
   const findings: Finding[] = [];
   const problems: ScanProblem[] = [];
-  const malformed: string[] = [];
+  const malformed: string[] = overlongLines(dropped);
   let recognised = false;
   lines.forEach((line, index) => {
     if (APT_LANDMARKS.test(line)) recognised = true;
@@ -87,10 +95,10 @@ const LIST_RE = /^([^/\s]+)\/(\S+) (\S+) (\S+) \[upgradable from: ([^\]\s]+)\]$/
 
 /** Parses `apt list --upgradable` (apt ≥ 1.0). */
 export function parseAptList(output: CommandOutput, commandId = 'apt-list'): ParsedFindings {
-  const { lines, cutShort } = usableLines(output.stdout);
+  const { lines, cutShort, dropped } = usableLines(output.stdout);
   const findings: Finding[] = [];
   const problems: ScanProblem[] = [];
-  const malformed: string[] = [];
+  const malformed: string[] = overlongLines(dropped);
   let recognised = false;
   lines.forEach((line, index) => {
     if (line === '' || /^Listing\.\.\./.test(line) || /^WARNING: apt does not have a stable CLI/.test(line)) {

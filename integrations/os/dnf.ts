@@ -10,6 +10,7 @@ import { dropZeroEpoch, evrCompare, parseNevra } from './rpm-version.js';
 import {
   excerpt,
   missingOutput,
+  overlongLines,
   problem,
   truncatedOutput,
   uniqueSorted,
@@ -61,9 +62,9 @@ export function parseCheckUpdate(
 ): ParsedFindings & {
   entries: CheckUpdateEntry[];
 } {
-  const { lines, cutShort } = usableLines(output.stdout);
+  const { lines, cutShort, dropped } = usableLines(output.stdout);
   const entries: CheckUpdateEntry[] = [];
-  const malformed: string[] = [];
+  const malformed: string[] = overlongLines(dropped);
   let pending: string[] = [];
   let pendingLine = '';
   const flushPartial = () => {
@@ -198,7 +199,9 @@ const REBOOT_PACKAGES =
 
 /** Scan result for an rpm/dnf/yum server from the outputs of `scanPlan('rhel')`. */
 export function parseRhelScan(outputs: CommandOutputs): ScanResult {
-  const pm = outputs.pm?.stdout.trim() === 'yum' ? 'yum' : 'dnf';
+  // The combined script says which one it ran; a plan run command by command may not.
+  const announced = outputs.pm?.stdout.trim();
+  const pm = announced === 'yum' || announced === 'dnf' ? announced : 'dnf/yum';
   const method = `${pm} check-update`;
   const problems: ScanProblem[] = [];
   const check = outputs['check-update'];

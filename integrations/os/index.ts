@@ -10,7 +10,13 @@
 export { parseAlpineScan, parseApkList, parseApkVersion } from './apk.js';
 export { detectAptProblems, parseAptList, parseAptSimulate, parseDebianScan, parseDpkgAudit } from './apt.js';
 export type { CombinedScanResult, CombinedSections } from './combined.js';
-export { combinedScanScript, parseCombinedScan, splitCombinedOutput } from './combined.js';
+export {
+  combinedScanCommandLine,
+  combinedScanScript,
+  parseCombinedScan,
+  parseOsReleaseAndAptList,
+  splitCombinedOutput,
+} from './combined.js';
 export { detectOs, parseOsRelease, RELEASE_FILES, rhelPackageManager } from './detect.js';
 export {
   parseCheckUpdate,

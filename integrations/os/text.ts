@@ -33,6 +33,11 @@ export function printable(text: string): string {
   return out;
 }
 
+/** Placeholders for lines `usableLines` dropped, so parsers count them as not following the format. */
+export function overlongLines(dropped: number): string[] {
+  return Array.from({ length: dropped }, () => `(a line longer than ${MAX_LINE_LENGTH} characters)`);
+}
+
 /** A short, printable excerpt of untrusted text for a problem message. */
 export function excerpt(text: string, max = 160): string {
   const clean = printable(text.slice(0, 2_000)).trim();
