@@ -49,12 +49,6 @@ export function uniqueSorted(values: Iterable<string>): string[] {
   return [...new Set(values)].sort();
 }
 
-const CVE_RE = /\bCVE-\d{4}-\d{4,7}\b/g;
-
-export function cvesIn(text: string): string[] {
-  return uniqueSorted(text.match(CVE_RE) ?? []);
-}
-
 export function problem(
   kind: ScanProblem['kind'],
   severity: ScanProblem['severity'],
