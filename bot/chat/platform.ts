@@ -20,5 +20,8 @@ export interface ChatPlatform {
   /** A direct message to a Warden user (the adapter resolves their platform id). */
   direct(userId: number, reply: Reply, options: { idempotencyKey: string }): Promise<void>;
   /** Which channel a project's notifications go to on this platform, or undefined when it has none. */
-  channelFor(project: { slug: string; channels: Record<string, string> } | null, role?: string): string | undefined;
+  channelFor(
+    project: { slug: string; channels: Record<string, string> } | null,
+    role?: string,
+  ): string | undefined;
 }
