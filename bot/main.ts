@@ -5,12 +5,25 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createAdaptorServer } from '@hono/node-server';
 import { Hono } from 'hono';
+import { accessApprovalSubjects } from '../commands/access/subjects.js';
+import { createAccessDeliverer } from '../commands/access/work.js';
 import { createApprovalSubjects } from '../commands/approvals/subjects.js';
 import type { Deps } from '../commands/deps.js';
 import { createRegistry } from '../commands/index.js';
+import { sweepInterruptedScans } from '../commands/scanning/sweep.js';
+import { createTargetFactory } from '../commands/scanning/target-factory.js';
+import {
+  createTicketDeliverer,
+  createTicketHooks,
+  createTicketSystem,
+} from '../integrations/tickets/index.js';
 import { approvalsSweepJob } from '../jobs/approvals-sweep.js';
+import { discoveryJob } from '../jobs/discovery.js';
+import { grantsExpireJob } from '../jobs/grants-expire.js';
+import { keysRotateJob } from '../jobs/keys-rotate.js';
 import { outboxDrainJob } from '../jobs/outbox-drain.js';
 import { createOutboxWorker, type Deliverer } from '../jobs/outbox-worker.js';
+import { scanDueJob } from '../jobs/scan-project.js';
 import { createScheduler, type Scheduler } from '../jobs/scheduler.js';
 import { type Clock, systemClock } from '../lib/clock.js';
 import { type Config, ConfigError, decodeKey } from '../lib/config.js';
@@ -27,6 +40,7 @@ import type { Platform } from './chat/model.js';
 import { createConsolePlatform } from './console/platform.js';
 import { createConsoleRoutes } from './console/routes.js';
 import type { AppEnv } from './http/context.js';
+import { createSlackApp, createSlackChat } from './slack/index.js';
 
 /**
  * Start-up and shutdown of one Warden process: database (embedded PGlite or PostgreSQL),
@@ -209,6 +223,17 @@ export async function startWarden(options: WardenOptions): Promise<Warden> {
 
     const chatPlatforms: Platform[] = config.console ? ['console'] : [];
     const deliverers: Record<string, Deliverer> = {};
+    // Ticket opens, comments and transitions (integrations/tickets); none when TICKETS_SYSTEM=none.
+    const tickets = createTicketSystem(config.tickets, { clock });
+    if (tickets) deliverers.ticket = createTicketDeliverer({ sql: db.sql, tickets, clock });
+    // Grant keys go on and off servers right after the commit that made it due (commands/access/work.ts).
+    deliverers.access = createAccessDeliverer(() => deps);
+    // Slack's outgoing side exists before the deps, because the outbox worker needs its deliverer.
+    const slackChat = config.slack ? createSlackChat(config.slack, { sql: db.sql, clock, log }) : undefined;
+    if (slackChat) {
+      chatPlatforms.push('slack');
+      deliverers.slack = createChatDeliverer({ sql: db.sql, platform: slackChat, clock });
+    }
     if (config.console) {
       deliverers.console = createChatDeliverer({
         sql: db.sql,
@@ -230,16 +255,21 @@ export async function startWarden(options: WardenOptions): Promise<Warden> {
       config: { publicUrl: config.publicUrl, embedded: config.embedded, admins: config.admins },
       chatPlatforms,
       kickOutbox: () => worker.kick(),
-      approvalSubjects: createApprovalSubjects(),
+      tickets,
+      approvalSubjects: createApprovalSubjects([...accessApprovalSubjects]),
+      targets: createTargetFactory(),
     };
     teardown.push({ name: 'outbox worker', run: () => worker.stop() });
+    teardown.push({ name: 'ssh connections', run: () => deps.targets!.close() });
 
     await seed(db.sql, deps, { admins: config.admins, demo: config.demo });
+    // Scan batches left running by a process that died are marked interrupted (embedded: this is the only process).
+    await sweepInterruptedScans(deps, config.embedded ? { staleAfterMs: 0 } : {});
 
     const scheduler: Scheduler = createScheduler({
       target: db.target,
       deps,
-      jobs: [outboxDrainJob(worker), approvalsSweepJob],
+      jobs: [outboxDrainJob(worker), approvalsSweepJob, scanDueJob, discoveryJob, grantsExpireJob, keysRotateJob],
       embedded: config.embedded,
     });
     let schedulerRunning = false;
@@ -255,11 +285,26 @@ export async function startWarden(options: WardenOptions): Promise<Warden> {
 
     const registry = createRegistry();
     const mounts: { path: string; app: Hono<AppEnv> }[] = [];
+    // POST /hooks/jira or /hooks/servicenow: a change rejected there cancels its approval here.
+    if (tickets) mounts.push({ path: '/', app: createTicketHooks(deps, config.tickets) });
     if (config.console) {
       // route() adopts a sub-app of any context type: the console's routes use none of AppEnv.
       mounts.push({ path: '/', app: new Hono<AppEnv>().route('/', createConsoleRoutes({ deps, registry })) });
     }
-    const app = createApp({ deps, mounts, readiness: { scheduler: () => schedulerRunning } });
+    const slack = config.slack
+      ? createSlackApp(config.slack, deps, registry, { ...(slackChat ? { platform: slackChat } : {}) })
+      : undefined;
+    if (slack) {
+      mounts.push({ path: '/slack', app: slack.routes });
+      // Stops after the HTTP server (teardown runs in reverse), so requests in flight finish first.
+      teardown.push({ name: 'slack', run: () => slack.stop() });
+      await slack.start();
+    }
+    const app = createApp({
+      deps,
+      mounts,
+      readiness: { scheduler: () => schedulerRunning, ...(slack ? { extra: slack.readiness } : {}) },
+    });
     const server = createAdaptorServer({ fetch: app.fetch }) as Server;
     const port = await listen(server, config.port, config.host);
     teardown.push({ name: 'http server', run: () => closeServer(server) });

@@ -1,9 +1,13 @@
+import { accessCommands, accessForms } from './access/chat.js';
 import { approvalActions } from './approvals/actions.js';
+import { auditReportCommand } from './audit/report-chat.js';
 import { approvalCommands } from './approvals/commands.js';
 import { createHelpCommand } from './help/index.js';
 import { inventoryCommands } from './inventory/chat.js';
+import { keysCommands } from './keys/chat.js';
 import type { ActionSpec, CommandSpec, FormSpec, Registry } from './registry.js';
 import { roleCommands } from './roles/index.js';
+import { scanningCommands } from './scanning/chat.js';
 import { whoamiCommand } from './whoami/index.js';
 
 /**
@@ -16,6 +20,10 @@ export function createRegistry(): Registry {
     ...inventoryCommands,
     ...approvalCommands,
     ...roleCommands,
+    ...scanningCommands,
+    ...accessCommands,
+    ...keysCommands,
+    auditReportCommand,
     // capabilities: add CommandSpecs here, one line each
   ];
   const actions: ActionSpec[] = [
@@ -23,6 +31,7 @@ export function createRegistry(): Registry {
     // capabilities: add ActionSpecs here, one line each
   ];
   const forms: FormSpec[] = [
+    ...accessForms,
     // capabilities: add FormSpecs here, one line each
   ];
   const registry: Registry = { commands, actions, forms };

@@ -16,6 +16,14 @@ import { createHelpCommand } from './help/index.js';
 import { loadActor } from './rbac/authorize.js';
 import type { CommandContext, Registry } from './registry.js';
 
+export interface HandleOptions {
+  /**
+   * Called once the interaction is committed and before it runs, so an adapter can acknowledge
+   * the platform then (Slack's 3 s budget) and let the work finish after the acknowledgement.
+   */
+  onRecorded?: (recorded: { id: number; duplicate: boolean }) => void;
+}
+
 /**
  * The one entry point for chat: every adapter hands its parsed `Interaction` here. The
  * interaction is committed to `interactions` before anything runs, so a duplicate delivery is
@@ -27,6 +35,7 @@ export async function handleInteraction(
   interaction: Interaction,
   deps: Deps,
   registry: Registry,
+  options: HandleOptions = {},
 ): Promise<InteractionResult> {
   const { platform, externalId } = interaction.user;
   const recorded = await recordInteraction(deps.sql, {
@@ -37,6 +46,7 @@ export async function handleInteraction(
     body: interaction,
     receivedAt: interaction.receivedAt,
   });
+  options.onRecorded?.(recorded);
   if (recorded.duplicate) {
     return {
       reply: {

@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { loadSlackConfig, type SlackConfig } from '../bot/slack/config.js';
+import { loadTeamsConfig, type TeamsConfig } from '../bot/teams/config.js';
+import { parseTicketsConfig, type TicketsConfig } from '../integrations/tickets/config.js';
 
 /**
  * Every setting Warden reads from the environment. `loadConfig` is the only reader of
@@ -25,6 +28,12 @@ export interface Config {
   console: boolean;
   /** Seed the demo project and the local users alice and bob (embedded default). */
   demo: boolean;
+  /** TICKETS_SYSTEM and its JIRA_* / SERVICENOW_* settings (integrations/tickets/config.ts). */
+  tickets: TicketsConfig;
+  /** Slack (bot/slack/config.ts); undefined when SLACK_BOT_TOKEN is not set. */
+  slack: SlackConfig | undefined;
+  /** Teams (bot/teams/config.ts); undefined when TEAMS_APP_ID is not set. */
+  teams: TeamsConfig | undefined;
 }
 
 export class ConfigError extends Error {
@@ -159,5 +168,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     publicUrl: (v.WARDEN_PUBLIC_URL ?? `http://localhost:${v.PORT}`).replace(/\/$/, ''),
     console: v.WARDEN_CONSOLE ?? embedded,
     demo: v.WARDEN_DEMO ?? embedded,
+    tickets: parseTicketsConfig(env),
+    slack: loadSlackConfig(env),
+    teams: loadTeamsConfig(env),
   };
 }

@@ -21,6 +21,11 @@ export interface SshdOptions {
   maxSessions?: number;
   /** `AllowTcpForwarding` (needed by a bastion in ProxyJump tests). Default false. */
   allowTcpForwarding?: boolean;
+  /**
+   * More sshd_config lines, appended as given (e.g. `TrustedUserCAKeys /path`, `RevokedKeys /path`).
+   * `{dir}` in a line becomes the harness's temporary directory.
+   */
+  extraConfig?: string[];
 }
 
 export interface SshdHandle {
@@ -127,6 +132,7 @@ function config(dir: string, port: number, users: string[], options: SshdOptions
     `LogLevel ${process.env.WARDEN_SSHD_LOGLEVEL ?? 'INFO'}`,
   ];
   if (options.forceCommand) lines.push(`ForceCommand ${options.forceCommand}`);
+  for (const line of options.extraConfig ?? []) lines.push(line.replaceAll('{dir}', dir));
   return `${lines.join('\n')}\n`;
 }
 

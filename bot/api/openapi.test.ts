@@ -57,6 +57,10 @@ describe('OpenAPI document', () => {
         'GET /tokens null',
         'POST /tokens null',
         'DELETE /tokens/{id} null',
+        'POST /access/requests access:request',
+        'GET /grants null',
+        'GET /grants/{id}/certificate null',
+        'POST /grants/{id}/revoke null',
       ].sort(),
     );
     expect(listed).toHaveLength(API_ROUTES.length);

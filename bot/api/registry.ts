@@ -53,7 +53,8 @@ export interface RouteSpec<
   bodyFormats?: readonly BodyFormat[];
   /** The success body's schema; null for 204 No Content. */
   response: R | null;
-  status?: 200 | 201 | 204;
+  /** 202 for work accepted and done in the background (a scan batch). */
+  status?: 200 | 201 | 202 | 204;
   handler(input: RouteInput<P, Q, B>): Promise<z.input<R>>;
 }
 
@@ -71,7 +72,7 @@ export interface ApiRoute {
   body?: z.ZodType;
   bodyFormats: readonly BodyFormat[];
   response: z.ZodType | null;
-  status: 200 | 201 | 204;
+  status: 200 | 201 | 202 | 204;
   handle(c: Context<AppEnv>, deps: Deps): Promise<Response>;
 }
 
@@ -174,7 +175,7 @@ export function defineRoute<
           `${spec.operationId} produced a response that does not match its schema: ${checked.error.message}`,
         );
       }
-      return c.json(checked.data as object, status as 200 | 201);
+      return c.json(checked.data as object, status as 200 | 201 | 202);
     },
   };
 }

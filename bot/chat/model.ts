@@ -124,6 +124,8 @@ export interface InteractionResult {
   reply?: Reply;
   /** For clicks: replace the message that was clicked with this reply (everyone sees it). */
   replaceOriginal?: Reply;
+  /** For forms: field id → what is wrong with it; the adapter keeps the form open and shows them. */
+  fieldErrors?: Record<string, string>;
 }
 
 /** Points at a thing that has its own message and thread: an approval request, a patch run, … */

@@ -28,6 +28,8 @@ export const PERMISSIONS = [
   'approvals:escalation',
   'sop:manage',
   'sop:run:*',
+  'sop:approve',
+  'webhooks:manage',
   'tokens:manage',
   'users:manage',
 ] as const;
@@ -46,6 +48,7 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'compliance:read',
   ],
   approver: [
+    'sop:approve',
     'inventory:read',
     'scan:run',
     'access:request',
