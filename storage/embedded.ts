@@ -4,6 +4,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import { AppError } from '../lib/errors.js';
 import type { DbTarget } from './db.js';
+import { createSessionQueue } from './pglite-queue.js';
 
 /**
  * The embedded database: PGlite with its data under `<dataDir>/pglite`, served over a Unix
@@ -84,6 +85,8 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedD
     const dataPath = options.inMemory ? undefined : path.join(options.dataDir, 'pglite');
     db = await PGlite.create(dataPath, options.loadDataDir ? { loadDataDir: options.loadDataDir } : {});
     server = new PGLiteSocketServer({ db, path: socketPath, maxConnections: options.maxConnections ?? 12 });
+    // Swap in the queue that keeps extended-protocol exchanges whole (see pglite-queue.ts).
+    (server as unknown as { queryQueue: unknown }).queryQueue = createSessionQueue(db);
     await server.start();
   } catch (error) {
     await server?.stop().catch(() => {});
