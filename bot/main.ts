@@ -41,6 +41,7 @@ import { createConsolePlatform } from './console/platform.js';
 import { createConsoleRoutes } from './console/routes.js';
 import type { AppEnv } from './http/context.js';
 import { createSlackApp, createSlackChat } from './slack/index.js';
+import { createTeamsApp, createTeamsChat } from './teams/index.js';
 
 /**
  * Start-up and shutdown of one Warden process: database (embedded PGlite or PostgreSQL),
@@ -234,6 +235,12 @@ export async function startWarden(options: WardenOptions): Promise<Warden> {
       chatPlatforms.push('slack');
       deliverers.slack = createChatDeliverer({ sql: db.sql, platform: slackChat, clock });
     }
+    // Teams likewise: its adapter and outgoing platform come first, its endpoint after the deps.
+    const teamsChat = config.teams ? createTeamsChat(config.teams, { sql: db.sql, clock, log }) : undefined;
+    if (teamsChat) {
+      chatPlatforms.push('teams');
+      deliverers.teams = createChatDeliverer({ sql: db.sql, platform: teamsChat.platform, clock });
+    }
     if (config.console) {
       deliverers.console = createChatDeliverer({
         sql: db.sql,
@@ -269,7 +276,14 @@ export async function startWarden(options: WardenOptions): Promise<Warden> {
     const scheduler: Scheduler = createScheduler({
       target: db.target,
       deps,
-      jobs: [outboxDrainJob(worker), approvalsSweepJob, scanDueJob, discoveryJob, grantsExpireJob, keysRotateJob],
+      jobs: [
+        outboxDrainJob(worker),
+        approvalsSweepJob,
+        scanDueJob,
+        discoveryJob,
+        grantsExpireJob,
+        keysRotateJob,
+      ],
       embedded: config.embedded,
     });
     let schedulerRunning = false;
@@ -300,10 +314,19 @@ export async function startWarden(options: WardenOptions): Promise<Warden> {
       teardown.push({ name: 'slack', run: () => slack.stop() });
       await slack.start();
     }
+    const teams =
+      config.teams && teamsChat
+        ? createTeamsApp(config.teams, deps, registry, { chat: teamsChat })
+        : undefined;
+    // POST /api/messages: the Teams bot endpoint.
+    if (teams) mounts.push({ path: '/', app: new Hono<AppEnv>().route('/', teams.routes) });
     const app = createApp({
       deps,
       mounts,
-      readiness: { scheduler: () => schedulerRunning, ...(slack ? { extra: slack.readiness } : {}) },
+      readiness: {
+        scheduler: () => schedulerRunning,
+        ...(slack || teams ? { extra: { ...slack?.readiness, ...teams?.readiness } } : {}),
+      },
     });
     const server = createAdaptorServer({ fetch: app.fetch }) as Server;
     const port = await listen(server, config.port, config.host);

@@ -228,7 +228,10 @@ export interface FindingFilter {
 }
 
 /** Open findings across servers, ordered by server name, package and arch. */
-export async function listOpenFindings(sql: Queryable, filter: FindingFilter): Promise<OpenFindingWithServer[]> {
+export async function listOpenFindings(
+  sql: Queryable,
+  filter: FindingFilter,
+): Promise<OpenFindingWithServer[]> {
   const after = filter.after;
   return sql<OpenFindingWithServer[]>`
     select ${findingColumns(sql)}, s.name as "serverName", s.project_id as "projectId", p.slug as "projectSlug"

@@ -160,3 +160,16 @@ export async function serverNamesByIds(sql: Queryable, ids: readonly number[]): 
     select id, name from servers where id = any(${ids.map(String)}::bigint[])`;
   return new Map(rows.map((r) => [r.id, r.name]));
 }
+
+/**
+ * Revocations whose certificate has run out and whose key still sits on the servers' lists:
+ * their grants' lists are pushed again, without the key. Locked so two sweepers do it once.
+ */
+export async function takeRunOutRevocations(tx: Tx, now: Date, limit = 200): Promise<{ grantId: number }[]> {
+  return tx<{ grantId: number }[]>`
+    update revoked_certificates set pruned_at = ${now}
+    where id in (
+      select id from revoked_certificates where pruned_at is null and valid_until <= ${now}
+      order by valid_until limit ${limit} for update skip locked)
+    returning grant_id as "grantId"`;
+}

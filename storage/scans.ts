@@ -206,7 +206,13 @@ export async function lastProjectScanStarts(sql: Queryable): Promise<Map<number,
 
 export async function insertScan(
   sql: Queryable,
-  input: { batchId: number | null; serverId: number; projectId: number | null; triggeredBy: string; at: Date },
+  input: {
+    batchId: number | null;
+    serverId: number;
+    projectId: number | null;
+    triggeredBy: string;
+    at: Date;
+  },
 ): Promise<number> {
   const [row] = await sql<{ id: number }[]>`
     insert into scans (batch_id, server_id, project_id, started_at, triggered_by)
@@ -261,7 +267,10 @@ export async function failRunningScansOfBatch(
 }
 
 /** How many of a batch's scans finished, and how many of those failed. */
-export async function countBatchScans(sql: Queryable, batchId: number): Promise<{ done: number; failed: number }> {
+export async function countBatchScans(
+  sql: Queryable,
+  batchId: number,
+): Promise<{ done: number; failed: number }> {
   const [row] = await sql<{ done: number; failed: number }[]>`
     select (count(*) filter (where status <> 'running'))::int as done,
            (count(*) filter (where status = 'failed'))::int as failed
@@ -275,7 +284,11 @@ export async function listScansOfBatch(sql: Queryable, batchId: number): Promise
     where c.batch_id = ${batchId} order by s.name, c.id`;
 }
 
-export async function listScansOfServer(sql: Queryable, serverId: number, limit: number): Promise<ScanRecord[]> {
+export async function listScansOfServer(
+  sql: Queryable,
+  serverId: number,
+  limit: number,
+): Promise<ScanRecord[]> {
   return sql<ScanRecord[]>`
     select ${scanColumns(sql)} from scans c join servers s on s.id = c.server_id
     where c.server_id = ${serverId} order by c.started_at desc, c.id desc limit ${limit}`;
@@ -441,7 +454,12 @@ export async function firstSealedSecret(
 }
 
 /** Pins a host key seen on first contact; false when the server already had one (someone was first). */
-export async function pinHostKey(sql: Queryable, serverId: number, fingerprint: string, at: Date): Promise<boolean> {
+export async function pinHostKey(
+  sql: Queryable,
+  serverId: number,
+  fingerprint: string,
+  at: Date,
+): Promise<boolean> {
   const rows = await sql`
     update servers set connection = connection || jsonb_build_object('hostKey', ${fingerprint}::text),
       updated_at = ${at}
@@ -498,7 +516,10 @@ export async function lockScanSchedule(sql: Queryable): Promise<void> {
   await sql`select pg_advisory_xact_lock(${SCAN_SCHEDULE_LOCK})`;
 }
 
-export async function projectSlugsByIds(sql: Queryable, ids: readonly number[]): Promise<Map<number, string>> {
+export async function projectSlugsByIds(
+  sql: Queryable,
+  ids: readonly number[],
+): Promise<Map<number, string>> {
   if (ids.length === 0) return new Map();
   const rows = await sql<{ id: number; slug: string }[]>`
     select id, slug from projects where id = any(${ids as number[]})`;

@@ -8,11 +8,19 @@ import { type ApiRoute, honoPath } from './registry.js';
 import { accessRoutes } from './routes/access.js';
 import { auditRoutes } from './routes/audit.js';
 import { inventoryRoutes } from './routes/inventory.js';
+import { keyRoutes } from './routes/keys.js';
 import { scanningRoutes } from './routes/scanning.js';
 import { tokenRoutes } from './routes/tokens.js';
 
 /** Every route of /api/v1, in the order the document lists them. */
-export const API_ROUTES: readonly ApiRoute[] = [...inventoryRoutes, ...auditRoutes, ...tokenRoutes, ...scanningRoutes, ...accessRoutes];
+export const API_ROUTES: readonly ApiRoute[] = [
+  ...inventoryRoutes,
+  ...auditRoutes,
+  ...tokenRoutes,
+  ...scanningRoutes,
+  ...accessRoutes,
+  ...keyRoutes,
+];
 
 /** Request bodies above this are refused before they are read (an import of ~10,000 servers fits). */
 export const MAX_BODY_BYTES = 5 * 1024 * 1024;

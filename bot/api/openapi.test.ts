@@ -58,9 +58,18 @@ describe('OpenAPI document', () => {
         'POST /tokens null',
         'DELETE /tokens/{id} null',
         'POST /access/requests access:request',
+        'GET /scans inventory:read',
+        'POST /scans scan:run',
+        'GET /scans/{id} inventory:read',
+        'GET /servers/{name}/findings inventory:read',
+        'GET /findings inventory:read',
         'GET /grants null',
         'GET /grants/{id}/certificate null',
         'POST /grants/{id}/revoke null',
+        'GET /keys null',
+        'POST /keys access:request',
+        'POST /keys/handover keys:manage',
+        'GET /audit/report audit:read',
       ].sort(),
     );
     expect(listed).toHaveLength(API_ROUTES.length);

@@ -1,4 +1,9 @@
-import type { CloudAdapter, Request as SdkRequest, TurnContext, WebResponse } from '@microsoft/agents-hosting';
+import type {
+  CloudAdapter,
+  Request as SdkRequest,
+  TurnContext,
+  WebResponse,
+} from '@microsoft/agents-hosting';
 import { Hono } from 'hono';
 import type { Logger } from '../../lib/logger.js';
 import { isAllowedServiceUrl } from './auth.js';
@@ -111,11 +116,15 @@ export function createTeamsRoutes(options: BridgeOptions): Hono {
       return refuse(400, 'body is not JSON');
     }
     const parsed = TeamsActivity.safeParse(json);
-    if (!parsed.success) return refuse(400, `not a Teams activity (${parsed.error.issues[0]?.path.join('.') ?? 'shape'})`);
+    if (!parsed.success)
+      return refuse(400, `not a Teams activity (${parsed.error.issues[0]?.path.join('.') ?? 'shape'})`);
     const activity = parsed.data;
     if (activity.channelId !== 'msteams') return refuse(400, 'only Microsoft Teams activities are accepted');
     if (!isAllowedServiceUrl(config, activity.serviceUrl)) {
-      log.warn({ serviceUrl: activity.serviceUrl.slice(0, 200) }, 'Teams activity with a serviceUrl outside TEAMS_ALLOWED_SERVICE_URLS');
+      log.warn(
+        { serviceUrl: activity.serviceUrl.slice(0, 200) },
+        'Teams activity with a serviceUrl outside TEAMS_ALLOWED_SERVICE_URLS',
+      );
       return refuse(400, 'serviceUrl not allowed');
     }
     const claim = originOf(req.user?.serviceurl);

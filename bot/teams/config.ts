@@ -34,7 +34,7 @@ const HINTS = {
     'copy the Microsoft App ID from the Azure Bot resource (Configuration page) into TEAMS_APP_ID',
   TEAMS_APP_PASSWORD:
     "create a client secret on the bot's Entra app registration (Certificates & secrets) and put it in TEAMS_APP_PASSWORD or TEAMS_APP_PASSWORD_FILE",
-  TEAMS_TENANT_ID: "copy your Entra tenant id (Directory ID) into TEAMS_TENANT_ID; the bot is single-tenant",
+  TEAMS_TENANT_ID: 'copy your Entra tenant id (Directory ID) into TEAMS_TENANT_ID; the bot is single-tenant',
 };
 
 export const TeamsEnv = z.object({
@@ -58,7 +58,9 @@ function sdkOverride(key: string): boolean {
   return (
     upper.startsWith('CONNECTIONS__') ||
     upper.startsWith('CONNECTIONSMAP__') ||
-    ['CLIENTID', 'CLIENTSECRET', 'TENANTID', 'AUTHTYPE', 'AUTHORITYENDPOINT', 'FICCLIENTID'].includes(upper) ||
+    ['CLIENTID', 'CLIENTSECRET', 'TENANTID', 'AUTHTYPE', 'AUTHORITYENDPOINT', 'FICCLIENTID'].includes(
+      upper,
+    ) ||
     ['MICROSOFTAPPID', 'MICROSOFTAPPPASSWORD', 'MICROSOFTAPPTENANTID'].includes(upper)
   );
 }
@@ -109,10 +111,13 @@ export function loadTeamsConfig(env: Record<string, string | undefined>): TeamsC
   const v = parsed.data;
   if (!v.TEAMS_APP_ID) {
     const stray = (
-      ['TEAMS_APP_PASSWORD', 'TEAMS_TENANT_ID', 'TEAMS_ALLOWED_SERVICE_URLS', 'TEAMS_DEFAULT_CHANNEL'] as const
-    ).find(
-      (k) => v[k],
-    );
+      [
+        'TEAMS_APP_PASSWORD',
+        'TEAMS_TENANT_ID',
+        'TEAMS_ALLOWED_SERVICE_URLS',
+        'TEAMS_DEFAULT_CHANNEL',
+      ] as const
+    ).find((k) => v[k]);
     if (stray) {
       throw new ConfigError(
         `missing required value TEAMS_APP_ID (${stray} is set, so Teams is meant to be on): ${HINTS.TEAMS_APP_ID}`,

@@ -35,7 +35,11 @@ export function rosterEmail(entry: RosterEntry | undefined): string | undefined 
  * The sender as the router should see them: unchanged when already linked (no roster call),
  * else with the roster's verified e-mail when Teams gives one.
  */
-export async function resolveTeamsUser(deps: Deps, user: PlatformUser, lookup: RosterLookup): Promise<PlatformUser> {
+export async function resolveTeamsUser(
+  deps: Deps,
+  user: PlatformUser,
+  lookup: RosterLookup,
+): Promise<PlatformUser> {
   if (await findUserByIdentity(deps.sql, 'teams', user.externalId)) return user;
   let entry: RosterEntry | undefined;
   try {

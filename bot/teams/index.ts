@@ -2,6 +2,9 @@ import { CloudAdapter } from '@microsoft/agents-hosting';
 import type { Hono } from 'hono';
 import type { Deps } from '../../commands/deps.js';
 import type { Registry } from '../../commands/registry.js';
+import type { Clock } from '../../lib/clock.js';
+import type { Logger } from '../../lib/logger.js';
+import type { Queryable } from '../../storage/db.js';
 import type { ChatPlatform } from '../chat/platform.js';
 import { outboundPolicy, type TokenSource, teamsAuthConfiguration, useTokenSource } from './auth.js';
 import { createTeamsRoutes } from './bridge.js';
@@ -19,33 +22,29 @@ export interface TeamsAppOptions {
   tokenSource?: TokenSource;
 }
 
-export interface TeamsApp {
-  /** `POST /api/messages`; mount at `/`. */
-  routes: Hono;
-  /** For the outbox worker (createChatDeliverer). */
+/** Teams' outgoing side: the SDK adapter and the platform the outbox worker posts through. */
+export interface TeamsChat {
+  adapter: CloudAdapter;
   platform: ChatPlatform;
   /** For /readyz: true while a Bot Connector token can be had. */
   readiness: Record<string, () => Promise<boolean>>;
-  /** The SDK adapter, for tests that need to reach into it. */
-  adapter: CloudAdapter;
+}
+
+export interface TeamsApp extends TeamsChat {
+  /** `POST /api/messages`; mount at `/`. */
+  routes: Hono;
 }
 
 /**
- * Warden on Microsoft Teams: the bot endpoint, the outgoing platform and a readiness check, all
- * on one Agents SDK adapter configured with every token check on.
- *
- * @example
- * const teams = createTeamsApp(config.teams, deps, registry);
- * mounts.push({ path: '/', app: teams.routes });
- * deliverers.teams = createChatDeliverer({ sql, platform: teams.platform, clock });
+ * The adapter (every token check on) and the outgoing platform. main.ts makes it before the
+ * deps, because the outbox worker needs its deliverer; createTeamsApp then adds the endpoint.
  */
-export function createTeamsApp(
+export function createTeamsChat(
   config: TeamsConfig,
-  deps: Deps,
-  registry: Registry,
+  base: { sql: Queryable; clock: Clock; log: Logger },
   options: TeamsAppOptions = {},
-): TeamsApp {
-  const log = deps.log.child({ component: 'teams' });
+): TeamsChat {
+  const log = base.log.child({ component: 'teams' });
   const auth = teamsAuthConfiguration(config);
   const adapter = new CloudAdapter(
     auth,
@@ -59,14 +58,10 @@ export function createTeamsApp(
     log.error({ err: error }, 'Teams turn failed');
   };
   if (options.tokenSource) useTokenSource(adapter, options.tokenSource, auth);
-
-  const onActivity = createTurnHandler({ deps, registry, config, adapter });
-  const routes = createTeamsRoutes({ adapter, config, log, onActivity });
-  const platform = createTeamsPlatform({ sql: deps.sql, adapter, config, clock: deps.clock, log });
+  const platform = createTeamsPlatform({ sql: base.sql, adapter, config, clock: base.clock, log });
   return {
-    routes,
-    platform,
     adapter,
+    platform,
     readiness: {
       async teams() {
         const token = await adapter.connectionManager.getDefaultConnection().getAccessToken(CONNECTOR_SCOPE);
@@ -74,4 +69,31 @@ export function createTeamsApp(
       },
     },
   };
+}
+
+/**
+ * Warden on Microsoft Teams: the bot endpoint, the outgoing platform and a readiness check, all
+ * on one Agents SDK adapter.
+ *
+ * @example
+ * const chat = createTeamsChat(config.teams, { sql, clock, log });
+ * deliverers.teams = createChatDeliverer({ sql, platform: chat.platform, clock });
+ * const teams = createTeamsApp(config.teams, deps, registry, { chat });
+ * mounts.push({ path: '/', app: teams.routes });
+ */
+export function createTeamsApp(
+  config: TeamsConfig,
+  deps: Deps,
+  registry: Registry,
+  options: TeamsAppOptions & { chat?: TeamsChat } = {},
+): TeamsApp {
+  const chat = options.chat ?? createTeamsChat(config, deps, options);
+  const onActivity = createTurnHandler({ deps, registry, config, adapter: chat.adapter });
+  const routes = createTeamsRoutes({
+    adapter: chat.adapter,
+    config,
+    log: deps.log.child({ component: 'teams' }),
+    onActivity,
+  });
+  return { ...chat, routes };
 }

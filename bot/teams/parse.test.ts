@@ -31,10 +31,14 @@ describe('Teams activity parsing', () => {
   it('in a channel, answers only an @mention of the bot, and cuts the mention out', () => {
     expect(commandText(activity({ text: 'hello team' }, false))).toBeUndefined();
     const mention = { type: 'mention', text: '<at>Warden</at>', mentioned: bot };
-    expect(commandText(activity({ text: '<at>Warden</at> role request x', entities: [mention] }, false))).toBe('role request x');
+    expect(
+      commandText(activity({ text: '<at>Warden</at> role request x', entities: [mention] }, false)),
+    ).toBe('role request x');
     const other = { type: 'mention', text: '<at>Bob</at>', mentioned: { id: '29:bob' } };
     expect(commandText(activity({ text: '<at>Bob</at> look', entities: [other] }, false))).toBeUndefined();
-    expect(commandText(activity({ text: '<at>Warden</at> reason &quot;a&amp;b&quot;' }, false))).toBe('reason "a&b"');
+    expect(commandText(activity({ text: '<at>Warden</at> reason &quot;a&amp;b&quot;' }, false))).toBe(
+      'reason "a&b"',
+    );
   });
 
   it('turns a message into a command keyed by the activity id, on the channel without its thread', () => {
@@ -59,15 +63,35 @@ describe('Teams activity parsing', () => {
 
   it('reads an Action.Execute click, and refuses one whose data was tampered with', () => {
     const click = (action: Record<string, unknown>) =>
-      activity({ type: 'invoke', name: 'adaptiveCard/action', replyToId: '777', value: { action, trigger: 'manual' } });
+      activity({
+        type: 'invoke',
+        name: 'adaptiveCard/action',
+        replyToId: '777',
+        value: { action, trigger: 'manual' },
+      });
     const good = parseCardAction(
-      click({ type: 'Action.Execute', verb: 'approval.approve', data: { wardenAction: 'approval.approve', wardenValue: '7' } }),
+      click({
+        type: 'Action.Execute',
+        verb: 'approval.approve',
+        data: { wardenAction: 'approval.approve', wardenValue: '7' },
+      }),
       AT,
     );
-    expect(good).toMatchObject({ kind: 'interaction', interaction: { kind: 'action', actionId: 'approval.approve', value: '7', messageId: '777' } });
-    const swapped = click({ type: 'Action.Execute', verb: 'approval.approve', data: { wardenAction: 'approval.deny', wardenValue: '7' } });
+    expect(good).toMatchObject({
+      kind: 'interaction',
+      interaction: { kind: 'action', actionId: 'approval.approve', value: '7', messageId: '777' },
+    });
+    const swapped = click({
+      type: 'Action.Execute',
+      verb: 'approval.approve',
+      data: { wardenAction: 'approval.deny', wardenValue: '7' },
+    });
     expect(parseCardAction(swapped, AT).kind).toBe('refuse');
-    const long = click({ type: 'Action.Execute', verb: 'x', data: { wardenAction: 'x', wardenValue: 'v'.repeat(2001) } });
+    const long = click({
+      type: 'Action.Execute',
+      verb: 'x',
+      data: { wardenAction: 'x', wardenValue: 'v'.repeat(2001) },
+    });
     expect(parseCardAction(long, AT).kind).toBe('refuse');
     expect(parseCardAction(click({ type: 'Action.Submit', data: {} }), AT).kind).toBe('refuse');
   });
@@ -76,18 +100,32 @@ describe('Teams activity parsing', () => {
     const submit = activity({
       type: 'invoke',
       name: 'adaptiveCard/action',
-      value: { action: { type: 'Action.Execute', verb: 'warden.form.submit', data: { wardenForm: 'f1', wardenState: 's', 'f:server': 'web-1', stray: 'x' } } },
+      value: {
+        action: {
+          type: 'Action.Execute',
+          verb: 'warden.form.submit',
+          data: { wardenForm: 'f1', wardenState: 's', 'f:server': 'web-1', stray: 'x' },
+        },
+      },
     });
     expect(parseCardAction(submit, AT)).toMatchObject({
       kind: 'interaction',
       interaction: { kind: 'form', formId: 'f1', state: 's', values: { server: 'web-1' } },
     });
-    const bad = activity({ type: 'invoke', name: 'adaptiveCard/action', value: { action: { type: 'Action.Execute', verb: 'warden.form.submit', data: { wardenForm: 'f1', 'f:x': 5 } } } });
+    const bad = activity({
+      type: 'invoke',
+      name: 'adaptiveCard/action',
+      value: {
+        action: { type: 'Action.Execute', verb: 'warden.form.submit', data: { wardenForm: 'f1', 'f:x': 5 } },
+      },
+    });
     expect(parseCardAction(bad, AT).kind).toBe('refuse');
   });
 
   it('refuses ids that could not have come from Teams', () => {
-    expect(TeamsActivity.safeParse({ ...activity({}), conversation: { id: 'a/../../x' } }).success).toBe(false);
+    expect(TeamsActivity.safeParse({ ...activity({}), conversation: { id: 'a/../../x' } }).success).toBe(
+      false,
+    );
     expect(TeamsActivity.safeParse({ ...activity({}), conversation: { id: 'a b' } }).success).toBe(false);
   });
 });

@@ -62,7 +62,10 @@ export const TeamsActivity = z.looseObject({
     })
     .optional(),
   text: z.string().max(20_000).optional(),
-  entities: z.array(z.looseObject({ type: z.string().max(64) })).max(50).optional(),
+  entities: z
+    .array(z.looseObject({ type: z.string().max(64) }))
+    .max(50)
+    .optional(),
   value: z.unknown().optional(),
   replyToId: z.string().max(256).optional(),
   membersAdded: z.array(Account).max(500).optional(),
@@ -96,7 +99,14 @@ export interface TeamsReplyHandle {
   activityId: string | undefined;
 }
 
-const ENTITIES: Record<string, string> = { '&amp;': '&', '&lt;': '<', '&gt;': '>', '&quot;': '"', '&#39;': "'", '&nbsp;': ' ' };
+const ENTITIES: Record<string, string> = {
+  '&amp;': '&',
+  '&lt;': '<',
+  '&gt;': '>',
+  '&quot;': '"',
+  '&#39;': "'",
+  '&nbsp;': ' ',
+};
 
 /** The words after the bot's @mention (or the whole message in a personal chat), or undefined. */
 export function commandText(activity: TeamsActivity): string | undefined {
@@ -129,7 +139,11 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-const Verb = z.string().min(1).max(255).regex(/^[A-Za-z0-9._:-]+$/);
+const Verb = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[A-Za-z0-9._:-]+$/);
 const ButtonData = z.looseObject({ [DATA_ACTION]: Verb, [DATA_VALUE]: z.string().max(2000).default('') });
 const FormData = z.looseObject({ [DATA_FORM]: Verb, [DATA_STATE]: z.string().max(3000).optional() });
 
@@ -138,7 +152,10 @@ export type ParseResult =
   | { kind: 'ignore'; reason: string }
   | { kind: 'refuse'; text: string };
 
-function base(activity: TeamsActivity, receivedAt: Date): Omit<CommandInteraction, 'kind' | 'text'> | undefined {
+function base(
+  activity: TeamsActivity,
+  receivedAt: Date,
+): Omit<CommandInteraction, 'kind' | 'text'> | undefined {
   const aad = activity.from.aadObjectId?.toLowerCase();
   if (!aad || !/^[0-9a-f-]{36}$/.test(aad)) return undefined;
   const user: PlatformUser = {
@@ -156,17 +173,29 @@ function base(activity: TeamsActivity, receivedAt: Date): Omit<CommandInteractio
   };
 }
 
-function formFrom(data: Record<string, unknown>, common: Omit<CommandInteraction, 'kind' | 'text'>): ParseResult {
+function formFrom(
+  data: Record<string, unknown>,
+  common: Omit<CommandInteraction, 'kind' | 'text'>,
+): ParseResult {
   const form = FormData.safeParse(data);
-  if (!form.success) return { kind: 'refuse', text: 'That form did not come from Warden. Run the command again.' };
+  if (!form.success)
+    return { kind: 'refuse', text: 'That form did not come from Warden. Run the command again.' };
   const values: Record<string, string> = {};
   let count = 0;
   for (const [key, value] of Object.entries(data)) {
     if (!key.startsWith(FIELD_PREFIX)) continue;
     count += 1;
     const id = key.slice(FIELD_PREFIX.length);
-    if (count > 50 || !/^[A-Za-z0-9_.-]{1,64}$/.test(id) || typeof value !== 'string' || value.length > 4000) {
-      return { kind: 'refuse', text: 'That form has a field Warden did not ask for, or a value that is too long.' };
+    if (
+      count > 50 ||
+      !/^[A-Za-z0-9_.-]{1,64}$/.test(id) ||
+      typeof value !== 'string' ||
+      value.length > 4000
+    ) {
+      return {
+        kind: 'refuse',
+        text: 'That form has a field Warden did not ask for, or a value that is too long.',
+      };
     }
     values[id] = value;
   }
@@ -211,7 +240,10 @@ export function parseCardAction(activity: TeamsActivity, receivedAt: Date): Pars
   if (act.verb === FORM_VERB) return formFrom(data, common);
   const button = ButtonData.safeParse(data);
   if (!button.success || button.data[DATA_ACTION] !== act.verb) {
-    return { kind: 'refuse', text: 'That button did not come from Warden. Run the command again for a fresh card.' };
+    return {
+      kind: 'refuse',
+      text: 'That button did not come from Warden. Run the command again for a fresh card.',
+    };
   }
   const interaction: ActionInteraction = {
     kind: 'action',

@@ -4,7 +4,12 @@ import type { Clock } from '../../lib/clock.js';
 import { AppError, IntegrationError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Queryable } from '../../storage/db.js';
-import { findPersonalTeamsConversation, findTeamsIdentity, getTeamsPost, saveTeamsPost } from '../../storage/teams.js';
+import {
+  findPersonalTeamsConversation,
+  findTeamsIdentity,
+  getTeamsPost,
+  saveTeamsPost,
+} from '../../storage/teams.js';
 import type { Reply } from '../chat/model.js';
 import type { ChatPlatform } from '../chat/platform.js';
 import type { TeamsConfig } from './config.js';
@@ -66,7 +71,11 @@ export function createTeamsPlatform(options: TeamsPlatformOptions): ChatPlatform
   }
 
   /** Run `call` with a connector client for the target's serviceUrl and the bot's token. */
-  async function withClient<T>(t: Target, what: string, call: (client: ConnectorClient) => Promise<T>): Promise<T> {
+  async function withClient<T>(
+    t: Target,
+    what: string,
+    call: (client: ConnectorClient) => Promise<T>,
+  ): Promise<T> {
     let result: { value: T } | undefined;
     let failure: unknown;
     try {
@@ -140,7 +149,9 @@ export function createTeamsPlatform(options: TeamsPlatformOptions): ChatPlatform
       return once(opts.idempotencyKey, conversation, async () => {
         const body = activity(t, reply, conversation);
         body.replyToId = messageId;
-        const sent = await withClient(t, what, (client) => client.replyToActivity(conversation, messageId, body));
+        const sent = await withClient(t, what, (client) =>
+          client.replyToActivity(conversation, messageId, body),
+        );
         return sent.id;
       });
     },

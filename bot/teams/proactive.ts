@@ -32,7 +32,10 @@ export function referenceOf(activity: TeamsActivity): ConversationReference {
       isGroup: kind !== 'personal',
       ...(activityTenant(activity) ? { tenantId: activityTenant(activity) } : {}),
     },
-    agent: { id: activity.recipient.id, ...(activity.recipient.name ? { name: activity.recipient.name } : {}) },
+    agent: {
+      id: activity.recipient.id,
+      ...(activity.recipient.name ? { name: activity.recipient.name } : {}),
+    },
     ...(kind === 'personal' ? { user: { id: activity.from.id, name: activity.from.name ?? '' } } : {}),
   } as ConversationReference;
 }
@@ -72,7 +75,11 @@ export function botMembership(activity: TeamsActivity): Membership {
 }
 
 /** Record the bot's arrival or departure; returns what happened. */
-export async function recordMembership(sql: Queryable, activity: TeamsActivity, at: Date): Promise<Membership> {
+export async function recordMembership(
+  sql: Queryable,
+  activity: TeamsActivity,
+  at: Date,
+): Promise<Membership> {
   const membership = botMembership(activity);
   if (membership === 'added') await rememberConversation(sql, activity, at);
   if (membership === 'removed') {
@@ -144,7 +151,12 @@ export async function findTarget(
       kind: 'channel',
       reference: {
         ...siblingRef,
-        conversation: { id: conversationId, conversationType: 'channel', isGroup: true, tenantId: config.tenantId },
+        conversation: {
+          id: conversationId,
+          conversationType: 'channel',
+          isGroup: true,
+          tenantId: config.tenantId,
+        },
       } as ConversationReference,
     },
   };

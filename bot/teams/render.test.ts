@@ -28,16 +28,38 @@ describe('Teams card rendering', () => {
     });
     expect(card).toMatchObject({ type: 'AdaptiveCard', version: '1.5' });
     expect(card.actions).toEqual([
-      { type: 'Action.Execute', title: 'Approve', verb: 'approval.approve', style: 'positive', data: { wardenAction: 'approval.approve', wardenValue: '7' } },
-      { type: 'Action.Execute', title: 'Deny', verb: 'approval.deny', style: 'destructive', data: { wardenAction: 'approval.deny', wardenValue: '7' } },
-      { type: 'Action.Execute', title: 'Details', verb: 'approval.details', data: { wardenAction: 'approval.details', wardenValue: '7' } },
+      {
+        type: 'Action.Execute',
+        title: 'Approve',
+        verb: 'approval.approve',
+        style: 'positive',
+        data: { wardenAction: 'approval.approve', wardenValue: '7' },
+      },
+      {
+        type: 'Action.Execute',
+        title: 'Deny',
+        verb: 'approval.deny',
+        style: 'destructive',
+        data: { wardenAction: 'approval.deny', wardenValue: '7' },
+      },
+      {
+        type: 'Action.Execute',
+        title: 'Details',
+        verb: 'approval.details',
+        data: { wardenAction: 'approval.details', wardenValue: '7' },
+      },
     ]);
     expect(card.body[0]).toMatchObject({ type: 'Container', style: 'accent' });
   });
 
   it('puts text from data in TextRuns, which Teams never reads as Markdown', () => {
     const hostile = '[click me](https://evil.example.com) **bold** <at>everyone</at>';
-    const card = renderCard({ visibility: 'public', header: hostile, text: hostile, fields: [{ label: hostile, value: hostile }] });
+    const card = renderCard({
+      visibility: 'public',
+      header: hostile,
+      text: hostile,
+      fields: [{ label: hostile, value: hostile }],
+    });
     const runs = texts(card.body);
     expect(runs.filter((r) => r.text.includes('evil')).every((r) => r.type === 'TextRun')).toBe(true);
   });
@@ -52,7 +74,9 @@ describe('Teams card rendering', () => {
     const all = texts(card.body).map((t) => t.text);
     expect(all.filter((t) => t.startsWith('• server-'))).toHaveLength(25);
     expect(all).toContain('…and 35 more (see everything with the link below)');
-    expect(card.actions).toEqual([{ type: 'Action.OpenUrl', title: 'See everything', url: 'https://warden.example.com/servers' }]);
+    expect(card.actions).toEqual([
+      { type: 'Action.OpenUrl', title: 'See everything', url: 'https://warden.example.com/servers' },
+    ]);
   });
 
   it('keeps a huge reply under the Teams size budget by cutting lists, then texts', () => {
@@ -76,7 +100,9 @@ describe('Teams card rendering', () => {
         { label: 'good', actionId: 'y', value: '', url: 'https://warden.example.com/' },
       ],
     });
-    expect(card.actions).toEqual([{ type: 'Action.OpenUrl', title: 'good', url: 'https://warden.example.com/' }]);
+    expect(card.actions).toEqual([
+      { type: 'Action.OpenUrl', title: 'good', url: 'https://warden.example.com/' },
+    ]);
   });
 
   it('renders a form with prefixed inputs, its errors and a submit that carries the form id and state', () => {
@@ -98,11 +124,21 @@ describe('Teams card rendering', () => {
       { fieldErrors: { server: 'no server web-9' }, values: { server: 'web-9' } },
     );
     const inputs = card.body.filter((e) => String(e.type).startsWith('Input.'));
-    expect(inputs.map((e) => e.id)).toEqual([`${FIELD_PREFIX}server`, `${FIELD_PREFIX}why`, `${FIELD_PREFIX}for`]);
+    expect(inputs.map((e) => e.id)).toEqual([
+      `${FIELD_PREFIX}server`,
+      `${FIELD_PREFIX}why`,
+      `${FIELD_PREFIX}for`,
+    ]);
     expect(inputs[0]).toMatchObject({ isRequired: true, value: 'web-9' });
     expect(texts(card.body).map((t) => t.text)).toContain('no server web-9');
     expect(card.actions).toEqual([
-      { type: 'Action.Execute', title: 'Ask', verb: FORM_VERB, style: 'positive', data: { wardenForm: 'access.request', wardenState: 'st-1' } },
+      {
+        type: 'Action.Execute',
+        title: 'Ask',
+        verb: FORM_VERB,
+        style: 'positive',
+        data: { wardenForm: 'access.request', wardenState: 'st-1' },
+      },
     ]);
   });
 });

@@ -156,15 +156,19 @@ function build(reply: Reply, options: RenderOptions, caps: Caps): AdaptiveCard {
   const shown = items.slice(0, caps.items);
   for (const item of shown) {
     const inlines: CardElement[] = [{ type: 'TextRun', text: `• ${cut(item.text, LIMITS.item)}` }];
-    if (item.detail) inlines.push({ type: 'TextRun', text: `  ${cut(item.detail, LIMITS.item)}`, isSubtle: true });
+    if (item.detail)
+      inlines.push({ type: 'TextRun', text: `  ${cut(item.detail, LIMITS.item)}`, isSubtle: true });
     inner.push({ type: 'RichTextBlock', inlines });
   }
   const more = httpUrl(reply.moreUrl);
   if (items.length > shown.length) {
     const hidden = items.length - shown.length;
-    inner.push(plain(`…and ${hidden} more${more ? ' (see everything with the link below)' : ''}`, { isSubtle: true }));
+    inner.push(
+      plain(`…and ${hidden} more${more ? ' (see everything with the link below)' : ''}`, { isSubtle: true }),
+    );
   }
-  for (const line of reply.context ?? []) inner.push(plain(cut(line, LIMITS.context), { isSubtle: true, size: 'Small' }));
+  for (const line of reply.context ?? [])
+    inner.push(plain(cut(line, LIMITS.context), { isSubtle: true, size: 'Small' }));
 
   const actions: CardElement[] = [];
   for (const b of reply.buttons ?? []) {
@@ -250,5 +254,9 @@ export function cardMessage(
   reply: Reply,
   options: RenderOptions = {},
 ): { type: 'message'; summary: string; attachments: { contentType: string; content: AdaptiveCard }[] } {
-  return { type: 'message', summary: summaryOf(reply), attachments: [cardAttachment(renderCard(reply, options))] };
+  return {
+    type: 'message',
+    summary: summaryOf(reply),
+    attachments: [cardAttachment(renderCard(reply, options))],
+  };
 }

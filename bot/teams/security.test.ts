@@ -113,7 +113,9 @@ describe('Teams endpoint security', () => {
   });
 
   it('refuses an activity whose serviceUrl is not the one its token was issued for', async () => {
-    expect(await refused(message(), { mint: { serviceurl: 'https://smba.trafficmanager.net/emea/' } })).toBe(400);
+    expect(await refused(message(), { mint: { serviceurl: 'https://smba.trafficmanager.net/emea/' } })).toBe(
+      400,
+    );
   });
 
   it('refuses a serviceurl claim on the same host but another port', async () => {
@@ -127,7 +129,11 @@ describe('Teams endpoint security', () => {
   });
 
   it('refuses an activity from another tenant with 401', async () => {
-    const msg = { ...message(), channelData: { tenant: { id: otherTenant } }, conversation: { id: 'a:1x', conversationType: 'personal', tenantId: otherTenant } };
+    const msg = {
+      ...message(),
+      channelData: { tenant: { id: otherTenant } },
+      conversation: { id: 'a:1x', conversationType: 'personal', tenantId: otherTenant },
+    };
     expect(await refused(msg, {})).toBe(401);
   });
 
@@ -141,7 +147,10 @@ describe('Teams endpoint security', () => {
     const before = await state();
     const res = await h.app.request('/api/messages', {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${h.identity.mint({ serviceurl: h.connector.serviceUrl })}` },
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${h.identity.mint({ serviceurl: h.connector.serviceUrl })}`,
+      },
       body: '{"type":',
     });
     expect(res.status).toBe(400);
@@ -149,7 +158,11 @@ describe('Teams endpoint security', () => {
   });
 
   it('checks the token before it reads the body', async () => {
-    const res = await h.app.request('/api/messages', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' });
+    const res = await h.app.request('/api/messages', {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: 'x',
+    });
     expect(res.status).toBe(401);
   });
 

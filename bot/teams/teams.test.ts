@@ -52,7 +52,11 @@ describe('Teams end to end', () => {
 
   it('links an unknown Teams user through the e-mail address in the roster', async () => {
     const carol = h.newUser('Carol');
-    const user = await createUser(db.current.sql, { handle: 'carol', displayName: 'Carol', email: 'carol@example.com' });
+    const user = await createUser(db.current.sql, {
+      handle: 'carol',
+      displayName: 'Carol',
+      email: 'carol@example.com',
+    });
     const msg = h.message(carol, 'whoami', 'personal');
     expect((await h.send(msg)).status).toBe(200);
     expect(cardText(cardOf(h.connector.replies(String(msg.id))[0]!.body))).toContain('carol');
@@ -72,7 +76,8 @@ describe('Teams end to end', () => {
   it('stores the channel reference when added to a team and welcomes with the channel id', async () => {
     const res = await h.send(h.botAdded(bob, 'channel'));
     expect(res.status).toBe(200);
-    const [row] = await db.current.sql`select kind, team_id, service_url from teams_conversations where conversation_id = ${h.channel}`;
+    const [row] = await db.current
+      .sql`select kind, team_id, service_url from teams_conversations where conversation_id = ${h.channel}`;
     expect(row).toMatchObject({ kind: 'channel', team_id: h.channel, service_url: h.connector.serviceUrl });
     const welcome = h.connector.posts(h.channel).at(-1)!;
     expect(cardText(cardOf(welcome.body))).toContain(h.channel);
@@ -88,14 +93,20 @@ describe('Teams end to end', () => {
 
   it('runs an approval: card via the outbox, approve by click, card replaced in place, thread reply', async () => {
     const before = await interactions();
-    const ask = h.message(alice, 'warden role request approver on ' + project.slug + ' reason "on call"', 'personal');
+    const ask = h.message(
+      alice,
+      'warden role request approver on ' + project.slug + ' reason "on call"',
+      'personal',
+    );
     expect((await h.send(ask)).status).toBe(200);
     const answer = cardText(cardOf(h.connector.replies(String(ask.id))[0]!.body));
     const requestId = /Request #(\d+)/.exec(answer)?.[1];
     expect(requestId).toBeDefined();
 
     await h.worker.drainOnce();
-    const card = h.connector.posts(h.channel).find((p) => cardText(cardOf(p.body)).includes(`Approval #${requestId}`))!;
+    const card = h.connector
+      .posts(h.channel)
+      .find((p) => cardText(cardOf(p.body)).includes(`Approval #${requestId}`))!;
     expect(card).toBeDefined();
     const buttons = cardActions(cardOf(card.body));
     expect(buttons.map((b) => b.title)).toEqual(['Approve', 'Deny', 'Details']);
@@ -162,13 +173,20 @@ describe('Teams end to end', () => {
   });
 
   it('retries a post Teams throttled, after its Retry-After, and posts it once', async () => {
-    h.connector.server.rateLimitNext(`POST /v3/conversations/${h.channel}/activities`, { retryAfterSeconds: 30 });
+    h.connector.server.rateLimitNext(`POST /v3/conversations/${h.channel}/activities`, {
+      retryAfterSeconds: 30,
+    });
     await withTx(db.current.sql, (tx) =>
       recordEvent(tx, deps, { actor: 'job:digest', action: 'digest.posted', projectId: project.id }, [
-        { kind: 'channel-post', projectId: project.id, reply: { visibility: 'public', text: 'throttled digest' } },
+        {
+          kind: 'channel-post',
+          projectId: project.id,
+          reply: { visibility: 'public', text: 'throttled digest' },
+        },
       ]),
     );
-    const count = () => h.connector.posts(h.channel).filter((p) => cardText(cardOf(p.body)) === 'throttled digest').length;
+    const count = () =>
+      h.connector.posts(h.channel).filter((p) => cardText(cardOf(p.body)) === 'throttled digest').length;
     expect((await h.worker.drainOnce()).failed).toBe(1);
     const [row] = await db.current.sql<{ nextAttemptAt: Date }[]>`
       select next_attempt_at as "nextAttemptAt" from outbox where status = 'pending' order by id desc limit 1`;

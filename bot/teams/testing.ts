@@ -3,9 +3,13 @@ import type { Hono } from 'hono';
 import type { Registry } from '../../commands/registry.js';
 import { createOutboxWorker, type OutboxWorker } from '../../jobs/outbox-worker.js';
 import type { Sql } from '../../storage/db.js';
-import { type TeamsConnectorFake, startTeamsConnector } from '../../test/fakes/teams-connector.js';
-import { type MintOptions, startTeamsIdentity, type TeamsIdentityFake } from '../../test/fakes/teams-identity.js';
 import type { TestDeps } from '../../test/deps.js';
+import { startTeamsConnector, type TeamsConnectorFake } from '../../test/fakes/teams-connector.js';
+import {
+  type MintOptions,
+  startTeamsIdentity,
+  type TeamsIdentityFake,
+} from '../../test/fakes/teams-identity.js';
 import { createApp } from '../app.js';
 import { createChatDeliverer } from '../chat/deliver.js';
 import type { AppEnv } from '../http/context.js';
@@ -41,9 +45,18 @@ export interface TeamsHarness {
   newUser(name: string): TeamsUser;
   personalChat(user: TeamsUser): string;
   /** POST an activity to /api/messages with a valid token (or `token: null` for none). */
-  send(activity: Record<string, unknown>, options?: { token?: string | null; mint?: MintOptions }): Promise<Response>;
+  send(
+    activity: Record<string, unknown>,
+    options?: { token?: string | null; mint?: MintOptions },
+  ): Promise<Response>;
   message(user: TeamsUser, text: string, where: 'personal' | 'channel'): Record<string, unknown>;
-  click(user: TeamsUser, cardId: string, verb: string, data: Record<string, unknown>, conversation?: string): Record<string, unknown>;
+  click(
+    user: TeamsUser,
+    cardId: string,
+    verb: string,
+    data: Record<string, unknown>,
+    conversation?: string,
+  ): Record<string, unknown>;
   botAdded(by: TeamsUser, where: 'personal' | 'channel'): Record<string, unknown>;
   stop(): Promise<void>;
 }
@@ -126,18 +139,32 @@ export async function startTeamsHarness(sql: Sql, deps: TestDeps, registry: Regi
         { id: user.id, aadObjectId: user.aad, name, email: `${name.toLowerCase()}@example.com` },
       ]);
       // Every user is in the team's roster too.
-      connector.addConversation(channel, users.map((u) => ({ id: u.id, aadObjectId: u.aad, name: u.name, email: `${u.name.toLowerCase()}@example.com` })));
+      connector.addConversation(
+        channel,
+        users.map((u) => ({
+          id: u.id,
+          aadObjectId: u.aad,
+          name: u.name,
+          email: `${u.name.toLowerCase()}@example.com`,
+        })),
+      );
       return user;
     },
     personalChat,
     async send(activity, options = {}) {
-      const token = options.token === undefined ? identity.mint({ serviceurl: connector.serviceUrl, ...options.mint }) : options.token;
+      const token =
+        options.token === undefined
+          ? identity.mint({ serviceurl: connector.serviceUrl, ...options.mint })
+          : options.token;
       if (activity.type === 'message' && typeof activity.id === 'string') {
         connector.noteIncoming(activity as { id: string; conversation: { id: string } });
       }
       return app.request('/api/messages', {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...(token === null ? {} : { authorization: `Bearer ${token}` }) },
+        headers: {
+          'content-type': 'application/json',
+          ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+        },
         body: JSON.stringify(activity),
       });
     },
@@ -154,7 +181,7 @@ export async function startTeamsHarness(sql: Sql, deps: TestDeps, registry: Regi
       };
     },
     click(user, cardId, verb, data, conversation) {
-      const where = conversation && conversation.startsWith('a:') ? 'personal' : 'channel';
+      const where = conversation?.startsWith('a:') ? 'personal' : 'channel';
       return {
         type: 'invoke',
         name: 'adaptiveCard/action',
@@ -171,7 +198,13 @@ export async function startTeamsHarness(sql: Sql, deps: TestDeps, registry: Regi
         membersAdded: [bot],
         ...common(by, where),
         ...(where === 'channel'
-          ? { channelData: { tenant: { id: tenantId }, team: { id: channel, name: 'Ops' }, eventType: 'teamMemberAdded' } }
+          ? {
+              channelData: {
+                tenant: { id: tenantId },
+                team: { id: channel, name: 'Ops' },
+                eventType: 'teamMemberAdded',
+              },
+            }
           : {}),
       };
     },

@@ -1,5 +1,5 @@
 import { Activity } from '@microsoft/agents-activity';
-import { type CloudAdapter, type ConnectorClient, type TurnContext } from '@microsoft/agents-hosting';
+import type { CloudAdapter, ConnectorClient, TurnContext } from '@microsoft/agents-hosting';
 import { TeamsInfo } from '@microsoft/agents-hosting-extensions-teams';
 import type { Deps } from '../../commands/deps.js';
 import type { Registry } from '../../commands/registry.js';
@@ -46,7 +46,12 @@ export function createTurnHandler(options: TurnOptions) {
   }
 
   /** Answer in the conversation the activity came from, under the activity that asked. */
-  async function answer(ctx: TurnContext, activity: TeamsActivity, reply: Reply, note?: string): Promise<void> {
+  async function answer(
+    ctx: TurnContext,
+    activity: TeamsActivity,
+    reply: Reply,
+    note?: string,
+  ): Promise<void> {
     const body = Activity.fromObject({
       ...cardMessage(reply, note ? { note } : {}),
       channelId: 'msteams',
@@ -105,10 +110,16 @@ export function createTurnHandler(options: TurnOptions) {
     const parsed = parseMessage(activity, deps.clock.now());
     if (parsed.kind === 'ignore') return;
     if (parsed.kind === 'refuse') {
-      return answerPrivately(ctx, activity, { visibility: 'private', tone: 'warning', text: parsed.text }, '');
+      return answerPrivately(
+        ctx,
+        activity,
+        { visibility: 'private', tone: 'warning', text: parsed.text },
+        '',
+      );
     }
     const result = await run(ctx, activity, parsed.interaction);
-    const text = parsed.interaction.kind === 'command' ? `warden ${parsed.interaction.text}`.trim() : 'warden';
+    const text =
+      parsed.interaction.kind === 'command' ? `warden ${parsed.interaction.text}`.trim() : 'warden';
     const reply = result.replaceOriginal ?? result.reply;
     if (result.fieldErrors) {
       const lines = Object.values(result.fieldErrors).join(' ');
@@ -134,7 +145,10 @@ export function createTurnHandler(options: TurnOptions) {
       await client(ctx).updateActivity(activity.conversation.id, activity.replyToId, body);
     } catch (err) {
       // The clicker still gets the new card; the outbox's subject update repeats the PUT later.
-      deps.log.warn({ err: String(err), activityId: activity.replyToId }, 'could not update the Teams card in place');
+      deps.log.warn(
+        { err: String(err), activityId: activity.replyToId },
+        'could not update the Teams card in place',
+      );
     }
   }
 
@@ -146,7 +160,9 @@ export function createTurnHandler(options: TurnOptions) {
     const parsed = parseCardAction(activity, deps.clock.now());
     if (parsed.kind !== 'interaction') {
       const text = parsed.kind === 'refuse' ? parsed.text : 'Nothing to do.';
-      await ctx.sendActivity(invokeResponse(cardBody({ visibility: 'private', tone: 'warning', text }, ONLY_YOU)));
+      await ctx.sendActivity(
+        invokeResponse(cardBody({ visibility: 'private', tone: 'warning', text }, ONLY_YOU)),
+      );
       return;
     }
     const result: InteractionResult = await run(ctx, activity, parsed.interaction);
@@ -156,18 +172,25 @@ export function createTurnHandler(options: TurnOptions) {
         .map(([field, problem]) => `${field}: ${problem}`)
         .join('; ');
       await ctx.sendActivity(
-        invokeResponse({ statusCode: 400, type: 'application/vnd.microsoft.error', value: { code: 'BadRequest', message: short(message) } }),
+        invokeResponse({
+          statusCode: 400,
+          type: 'application/vnd.microsoft.error',
+          value: { code: 'BadRequest', message: short(message) },
+        }),
       );
       return;
     }
     if (result.replaceOriginal) {
       await replaceCard(ctx, activity, result.replaceOriginal);
       await ctx.sendActivity(invokeResponse(cardBody(result.replaceOriginal)));
-      if (result.reply && conversationKind(activity) === 'personal') await answer(ctx, activity, result.reply);
+      if (result.reply && conversationKind(activity) === 'personal')
+        await answer(ctx, activity, result.reply);
       return;
     }
     const reply = result.reply ?? { visibility: 'private', tone: 'success', text: 'Done.' };
-    await ctx.sendActivity(invokeResponse(cardBody(reply, reply.visibility === 'private' ? ONLY_YOU : undefined)));
+    await ctx.sendActivity(
+      invokeResponse(cardBody(reply, reply.visibility === 'private' ? ONLY_YOU : undefined)),
+    );
   }
 
   async function onMembership(ctx: TurnContext, activity: TeamsActivity): Promise<void> {

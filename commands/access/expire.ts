@@ -1,6 +1,6 @@
 import { endGrant, lockExpiredGrants } from '../../storage/access.js';
 import { withTx } from '../../storage/db.js';
-import { moveGrantServers } from '../../storage/grant-servers.js';
+import { moveGrantServers, takeRunOutRevocations } from '../../storage/grant-servers.js';
 import { recordEvent } from '../audit/trail.js';
 import type { Deps } from '../deps.js';
 import { grantWorkItem, threadText } from './notify.js';
@@ -50,6 +50,17 @@ export async function expireGrants(deps: Deps, options: { limit?: number } = {})
         ),
         onServers ? [grantWorkItem(grant.id)] : [],
       );
+    }
+    // A revoked certificate that ran out no longer needs its key on the RevokedKeys lists; left
+    // there, it would keep refusing that user's next certificate with the same key.
+    for (const { grantId } of await takeRunOutRevocations(tx, now)) {
+      const moved = await moveGrantServers(tx, { grantId, from: ['removed'], to: 'removing', at: now });
+      await recordEvent(tx, deps, {
+        actor: ACTOR,
+        action: 'access.revocation-pruned',
+        subject: { type: 'grant', id: String(grantId) },
+        data: { servers: moved },
+      });
     }
     return grants.map((g) => g.id);
   });

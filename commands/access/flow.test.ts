@@ -8,6 +8,7 @@ import { createTestDeps, type TestDeps } from '../../test/deps.js';
 import { sweepApprovals } from '../approvals/engine.js';
 import { createActor, createProjectRow, uniqueHandle } from '../approvals/testing.js';
 import { createRegistry } from '../index.js';
+import { removeUserKey } from '../keys/register.js';
 import type { Actor } from '../rbac/authorize.js';
 import type { Registry } from '../registry.js';
 import { handleInteraction } from '../router.js';
@@ -195,7 +196,49 @@ describe('access requests through the console router', () => {
   });
 });
 
+describe('keys that change hands', () => {
+  it('grants nothing when the requester removed the key before the approval', async () => {
+    const ivy = await createActor(db.current.sql, uniqueHandle('ivy'), [['operator', project.id]]);
+    await linkConsole(db.current.sql, ivy);
+    await registerUserKey(deps, ivy, makeKeyPair('ivy').publicKey);
+    const { requestId, approvalId } = ids(
+      await say(ivy, `access request ${server} for 1h ticket OPS-12 reason "quick look"`),
+    );
+    const request = (await getAccessRequest(db.current.sql, requestId))!;
+    await removeUserKey(deps, ivy, request.keyFingerprint);
+    await say(bob, `approve ${approvalId}`);
+    const last = await say(carol, `approve ${approvalId}`);
+    expect(last.reply?.text).toContain('no longer has the key');
+    expect((await getAccessRequest(db.current.sql, requestId))!.status).toBe('pending');
+    expect(await db.current.sql`select 1 from grants where request_id = ${requestId}`).toHaveLength(0);
+  });
+});
+
 describe('hostile input never reaches a shell', () => {
+  it('takes a submitted form with a multi-line reason as data', async () => {
+    seq += 1;
+    const reason = 'line one; rm -rf /\n$(reboot)\n\tthird';
+    const result = await handleInteraction(
+      {
+        kind: 'form',
+        formId: 'access.request',
+        values: { target: server, duration: '1h', ticket: 'ops-12', reason, login: '', emergency: 'no' },
+        dedupeKey: `flow-form-${process.pid}-${seq}`,
+        user: { platform: 'console', externalId: alice.user.handle },
+        channel: 'test',
+        receivedAt: deps.clock.now(),
+      },
+      deps,
+      registry,
+    );
+    const { requestId } = ids(result);
+    expect(await getAccessRequest(db.current.sql, requestId)).toMatchObject({
+      reason,
+      ticket: 'OPS-12',
+      login: 'deploy',
+    });
+  });
+
   it.each([
     ['a command separator', 'root; rm -rf /'],
     ['a command substitution', '$(id)'],

@@ -15,6 +15,7 @@ import type { Deps } from '../deps.js';
 import { certificateKeyId, loadOrCreateUserCa, signUserCertificate } from './certificate.js';
 import { directMessage, grantWorkItem, threadText, windowText } from './notify.js';
 import { accessPolicy } from './policy.js';
+import { userPublicKeys } from './ports.js';
 
 /**
  * Grants: created in the transaction that approves the request (the engine's hook) or opens a
@@ -59,6 +60,17 @@ export async function assertKeyNotRevoked(
     throw new AppError(
       'conflict',
       `your key ${fingerprint} was revoked on this project's servers (grant #${hit.grantId}) until ${hit.validUntil.toISOString()}; register a new key with \`keys add\` and ask again`,
+    );
+  }
+}
+
+/** The key may have been removed or handed over since the request: never grant a key its owner gave up. */
+async function assertKeyStillOwned(sql: Queryable, userId: number, fingerprint: string): Promise<void> {
+  const keys = await userPublicKeys(sql, userId);
+  if (!keys.some((k) => k.fingerprint === fingerprint)) {
+    throw new AppError(
+      'conflict',
+      `the requester no longer has the key ${fingerprint} registered, so nothing was granted; they need to ask again with a current key`,
     );
   }
 }
@@ -110,6 +122,7 @@ export async function createGrant(tx: Tx, deps: Deps, input: CreateGrantInput): 
   if (request.mode === 'certificate') {
     await assertKeyNotRevoked(tx, request.projectId, request.keyFingerprint, now);
   }
+  await assertKeyStillOwned(tx, request.requesterId, request.keyFingerprint);
   const grant = await insertGrant(tx, {
     requestId: request.id,
     requesterId: request.requesterId,
@@ -197,6 +210,7 @@ export async function extendGrant(
       `grant #${grant.id} is ${grant.status}, so it cannot be extended; ask for new access instead`,
     );
   }
+  await assertKeyStillOwned(tx, grant.requesterId, grant.keyFingerprint);
   const base = grant.expiresAt > now ? grant.expiresAt : now;
   const expiresAt = new Date(base.getTime() + request.durationMs);
   await setGrantExpiry(tx, grant.id, expiresAt);

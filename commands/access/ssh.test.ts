@@ -281,6 +281,11 @@ describe.skipIf(Boolean(reason))(
       const publicPart = valid.key.publicKey.split(' ').slice(0, 2).join(' ');
       expect(readFileSync(path.join(caDir, 'revoked'), 'utf8')).toContain(publicPart);
       expectRefused(await sshLogin(CERT_LOGIN, valid.key, valid.cert));
+
+      // once the certificate has run out by itself, its key leaves the list again
+      deps.clock.set(new Date(Date.now() + 2 * HOUR));
+      await expireGrants(deps);
+      expect(readFileSync(path.join(caDir, 'revoked'), 'utf8')).not.toContain(publicPart);
     });
   },
 );

@@ -23,13 +23,16 @@ export interface SshdLogin {
 }
 
 const FP = 'SHA256:[A-Za-z0-9+/]{43}';
+// Anchored at the start of sshd's message: user-controlled text elsewhere in a log line (an
+// invalid user name, a sudo command line) can never pose as a login.
 const ACCEPTED = new RegExp(
-  `Accepted publickey for (\\S+) from (\\S+) port (\\d+) ssh2: (\\S+)(?: (${FP}))?(?: ID (.*) \\(serial (\\d+)\\) CA (\\S+) (${FP}))?(?:, .*)?$`,
+  `^Accepted publickey for (\\S+) from (\\S+) port (\\d+) ssh2: (\\S+)(?: (${FP}))?(?: ID (.*) \\(serial (\\d+)\\) CA (\\S+) (${FP}))?(?:, .*)?$`,
 );
 const ISO_PREFIX = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?)(Z|[+-]\d{2}:?\d{2})\s+(\S+)\s+/;
 const SYSLOG_PREFIX = /^([A-Z][a-z]{2})\s+(\d{1,2}) (\d{2}):(\d{2}):(\d{2})\s+(\S+)\s+/;
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-const PID = /sshd(?:-session)?\[(\d+)\]:/;
+// OpenSSH 9.8+ logs the session as sshd-session.
+const SSHD_PROGRAM = /^sshd(?:-session)?(?:\[(\d+)\])?: /;
 
 function isoTime(date: string, zone: string): Date | null {
   const offset = zone === 'Z' ? 'Z' : `${zone.slice(0, 3)}:${zone.slice(-2)}`;
@@ -50,28 +53,41 @@ function syslogTime(m: RegExpExecArray, now: Date): Date | null {
   return candidate.getTime() > now.getTime() + 86_400_000 ? make(year - 1) : candidate;
 }
 
-/** One log line → the login it records, or null when it is not an "Accepted publickey" line. */
-export function parseSshdLine(line: string, now: Date): SshdLogin | null {
-  const match = ACCEPTED.exec(line);
-  if (!match) return null;
+/**
+ * One log line → the login it records, or null when it is not sshd's "Accepted publickey" line.
+ * Takes journal short-iso and syslog lines (with sshd's program tag), and sshd -e's bare messages.
+ */
+export function parseSshdLine(text: string, now: Date): SshdLogin | null {
+  // sshd -e ends its lines with CRLF; a log copied from Windows may too.
+  const line = text.replace(/\s+$/, '');
   let at: Date | null = null;
   let host: string | null = null;
+  let pid: number | null = null;
+  let message = line;
   const iso = ISO_PREFIX.exec(line);
   const syslog = iso ? null : SYSLOG_PREFIX.exec(line);
-  if (iso) {
-    at = isoTime(iso[1]!, iso[2]!);
-    host = iso[3]!;
-  } else if (syslog) {
-    at = syslogTime(syslog, now);
-    host = syslog[6]!;
+  if (iso || syslog) {
+    if (iso) {
+      at = isoTime(iso[1]!, iso[2]!);
+      host = iso[3]!;
+    } else {
+      at = syslogTime(syslog!, now);
+      host = syslog![6]!;
+    }
+    const rest = line.slice((iso ?? syslog)![0].length);
+    const program = SSHD_PROGRAM.exec(rest);
+    if (!program) return null;
+    pid = program[1] ? Number(program[1]) : null;
+    message = rest.slice(program[0].length);
   }
-  const pid = PID.exec(line);
+  const match = ACCEPTED.exec(message);
+  if (!match) return null;
   const port = Number(match[3]);
   if (!Number.isInteger(port) || port < 0 || port > 65535) return null;
   return {
     at,
     host,
-    pid: pid ? Number(pid[1]) : null,
+    pid,
     user: match[1]!,
     from: match[2]!,
     port,
@@ -99,7 +115,7 @@ export interface ParsedLogins {
 export function parseLoginsOutput(stdout: string, options: { since: Date; now: Date }): ParsedLogins {
   const out: ParsedLogins = { logins: [], sources: [], unreadable: [] };
   const seen = new Set<string>();
-  for (const line of stdout.split('\n')) {
+  for (const line of stdout.split(/\r?\n/)) {
     if (line === '#journal') out.sources.push('journal');
     else if (line.startsWith('#file\t')) out.sources.push(`file ${line.slice(6)}`);
     else if (line.startsWith('#unreadable\t')) out.unreadable.push(line.slice(12));
@@ -197,7 +213,7 @@ export function parseAuthorizedKeyLine(text: string): Omit<AuthorizedKeyEntry, '
 export function parseAccountsOutput(stdout: string): ParsedAccounts {
   const out: ParsedAccounts = { complete: false, accounts: [], keys: [], unreadable: [], symlinks: [] };
   let file: { user: string; file: string; line: number } | null = null;
-  for (const line of stdout.split('\n')) {
+  for (const line of stdout.split(/\r?\n/)) {
     if (line.startsWith('p ')) {
       const fields = line.slice(2).split(':');
       if (fields.length < 7) continue;

@@ -3,6 +3,7 @@ import { canonicalJson } from '../../lib/canonical-json.js';
 import type { Clock } from '../../lib/clock.js';
 import { sha256Hex } from '../../lib/crypto.js';
 import type { Tx } from '../../storage/db.js';
+import { webhookOutboxFor } from '../webhooks/outbox.js';
 
 /**
  * The trail: every state change in Warden is written, in the caller's transaction, as one
@@ -82,8 +83,10 @@ export async function recordEvent(
   notifications: readonly Notification[] = [],
   extraOutbox: readonly OutboxWrite[] = [],
 ): Promise<AuditEvent> {
-  const [head] = await tx<{ seq: number; hash: string }[]>`
-    select seq, hash from audit_head where singleton for update`;
+  // `webhooks` rides on the head query, so an install without subscriptions pays no extra round trip.
+  const [head] = await tx<{ seq: number; hash: string; webhooks: boolean }[]>`
+    select seq, hash, exists (select 1 from webhook_subscriptions where active) as webhooks
+    from audit_head where singleton for update`;
   if (!head) throw new Error('audit_head row is missing; the foundation migration did not run');
   const draft = {
     seq: head.seq + 1,
@@ -122,7 +125,9 @@ export async function recordEvent(
       });
     }
   });
-  extraOutbox.forEach((w, i) => {
+  // Webhook subscriptions that want this event (commands/webhooks/outbox.ts): one indexed query.
+  const webhooks = head.webhooks ? await webhookOutboxFor(tx, draft) : [];
+  [...extraOutbox, ...webhooks].forEach((w, i) => {
     rows.push({
       channel: w.channel,
       kind: w.kind,

@@ -82,7 +82,10 @@ export const Connection = z
       .regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'a login user is a POSIX user name (lowercase, digits, _ and -)')
       .optional(),
     sudo: z.boolean().optional(),
-    trustOnFirstUse: z.boolean().optional().describe('accept and pin the host key seen on first contact (default true)'),
+    trustOnFirstUse: z
+      .boolean()
+      .optional()
+      .describe('accept and pin the host key seen on first contact (default true)'),
     jump: ServerName.optional().describe('the name of another server to jump through'),
     hostKey: z
       .string()

@@ -108,6 +108,16 @@ function refuseType(type: string): AppError {
   return refuse(`${type} keys are not accepted; Warden takes ed25519, ECDSA or RSA of ${MIN_RSA_BITS}+ bits. ${NEW_KEY_HINT}`);
 }
 
+/** The type name an SSH key blob starts with (uint32 length, then the name), or null. */
+function innerType(blob: string): string | null {
+  const bytes = Buffer.from(blob, 'base64');
+  if (bytes.length < 4) return null;
+  const length = bytes.readUInt32BE(0);
+  if (length < 1 || length > 64 || bytes.length < 4 + length) return null;
+  const name = bytes.subarray(4, 4 + length).toString('latin1');
+  return /^[a-z0-9@.-]+$/.test(name) ? name : null;
+}
+
 /** See the module comment. Throws AppError('bad_request') with a message for the person who pasted it. */
 export function validatePublicKey(text: string): ValidatedPublicKey {
   if (typeof text !== 'string' || text.trim() === '') {
@@ -117,7 +127,7 @@ export function validatePublicKey(text: string): ValidatedPublicKey {
     throw refuse(`That is ${text.length} characters; a public key line is at most a few thousand. Send only the .pub file.`);
   }
   if (looksPrivate(text)) throw refusePrivate();
-  if (/-----BEGIN SSH2 PUBLIC KEY-----/.test(text)) {
+  if (/-{3,5} ?BEGIN SSH2 PUBLIC KEY ?-{3,5}/.test(text)) {
     throw refuse(
       'That is an RFC 4716 (SSH2/PuTTY) public key. Convert it to one OpenSSH line with `ssh-keygen -i -f key.pub` and send that.',
     );
@@ -145,6 +155,12 @@ export function validatePublicKey(text: string): ValidatedPublicKey {
   if (!(type in ACCEPTED)) throw refuseType(type);
   if (!BASE64.test(blob) || blob.length < 40) {
     throw refuse(`The key data after "${type}" is missing or cut short. Copy the whole .pub line again.`);
+  }
+  const inner = innerType(blob);
+  if (inner !== null && inner !== type) {
+    throw refuse(
+      `The key data does not match its type "${type}" (it holds a ${inner} key). Copy the .pub line again, unedited.`,
+    );
   }
   let key: sshpk.Key;
   try {

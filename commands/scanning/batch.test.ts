@@ -29,7 +29,10 @@ beforeAll(async () => {
   operator = await createActor(db.current.sql, 'oscar', [['operator', fleet.id]]);
   auditor = await createActor(db.current.sql, 'audrey', [['auditor', fleet.id]]);
   for (let i = 1; i <= 10; i++) {
-    await insertTestServer(db.current.sql, { name: `node-${String(i).padStart(2, '0')}`, projectId: fleet.id });
+    await insertTestServer(db.current.sql, {
+      name: `node-${String(i).padStart(2, '0')}`,
+      projectId: fleet.id,
+    });
   }
   await insertTestServer(db.current.sql, { name: 'elsewhere', projectId: other.id });
   await insertTestServer(db.current.sql, { name: 'cloud-1', projectId: fleet.id, provider: 'aws' });
@@ -56,6 +59,12 @@ describe('starting a scan', () => {
     const admin = await createActor(db.current.sql, 'ada', [['admin', null]]);
     expect((await errorOf(startScan(deps, admin, { scope: 'empty' }))).message).toMatch(/no servers to scan/);
     expect(await db.current.sql`select count(*)::int as n from scan_batches`).toEqual(before);
+    // Names that reach SSH are held to the inventory's pattern by the database too.
+    for (const name of ['; rm -rf /', '$(reboot)', 'a\nb', '-oProxyCommand=x']) {
+      await expect(insertTestServer(db.current.sql, { name, projectId: fleet.id })).rejects.toThrow(
+        /servers_name_check/,
+      );
+    }
   });
 
   it('scans `all` as only the projects where the actor holds scan:run', async () => {
@@ -104,7 +113,12 @@ describe('progress and interruption', () => {
       where payload->'subject'->>'id' = ${String(started.batch.id)} order by id`;
     const texts = items.map((i) => i.payload.reply.text);
     // first post, an edit at 2 s and 4 s (and 6 s, 8 s… but 11 servers end at 5.5 s), the final edit
-    expect(texts).toEqual(['0/11 done, 0 failed', '4/11 done, 0 failed', '8/11 done, 0 failed', '11/11 done, 0 failed']);
+    expect(texts).toEqual([
+      '0/11 done, 0 failed',
+      '4/11 done, 0 failed',
+      '8/11 done, 0 failed',
+      '11/11 done, 0 failed',
+    ]);
     expect(items.filter((i) => i.key.includes(':progress:'))).toHaveLength(2);
   });
 
@@ -146,13 +160,17 @@ describe('progress and interruption', () => {
     // A run that comes back after the sweep leaves the batch as it is.
     expect((await runScanBatch(deps, dead.id)).finished).toBe(false);
     expect(await sweepInterruptedScans(deps)).toEqual([]);
-    expect((await runScanBatch(deps, live.id, { targets: createScriptedTargets(() => scanResult([])) })).finished).toBe(true);
+    expect(
+      (await runScanBatch(deps, live.id, { targets: createScriptedTargets(() => scanResult([])) })).finished,
+    ).toBe(true);
   });
 });
 
 describe('schedule and chat', () => {
   it('starts a project scan when its interval has passed, and not again before', async () => {
-    const targets = createScriptedTargets(() => scanResult([finding('openssl', { classification: 'security' })]));
+    const targets = createScriptedTargets(() =>
+      scanResult([finding('openssl', { classification: 'security' })]),
+    );
     deps.clock.advance(8 * DAY);
     const first = await startDueScans(deps, { targets });
     await Promise.all(first.done);
@@ -180,6 +198,8 @@ describe('schedule and chat', () => {
 
     const status = (await scanStatusCommand.run(parsedArgs(['fleet']), ctx)).reply!;
     expect(status.header).toBe('Scan status in fleet: 11 servers, 11 stale');
-    expect(status.items?.find((i) => i.text.startsWith('node-01'))?.detail).toMatch(/^STALE: last good scan 9d ago/);
+    expect(status.items?.find((i) => i.text.startsWith('node-01'))?.detail).toMatch(
+      /^STALE: last good scan 9d ago/,
+    );
   });
 });

@@ -54,7 +54,10 @@ export const scanCommand: CommandSpec = {
   async run(args, ctx): Promise<InteractionResult> {
     const scope = args.positional[0];
     if (!scope) {
-      throw new AppError('bad_request', 'Say what to scan: a server, a project or `all`.\nUsage: /warden scan <server|project|all>');
+      throw new AppError(
+        'bad_request',
+        'Say what to scan: a server, a project or `all`.\nUsage: /warden scan <server|project|all>',
+      );
     }
     const started = await startScan(
       ctx.deps,
@@ -123,7 +126,8 @@ export const findingsCommand: CommandSpec = {
       );
     }
     if (state?.rebootRequired) context.push('The server is waiting for a reboot.');
-    if (view.findings.length > CHAT_LIST_LIMIT) context.push(`Showing ${CHAT_LIST_LIMIT} of ${view.findings.length}.`);
+    if (view.findings.length > CHAT_LIST_LIMIT)
+      context.push(`Showing ${CHAT_LIST_LIMIT} of ${view.findings.length}.`);
     const staleMark = view.staleness.stale ? ' [STALE]' : '';
     if (!state?.lastGoodScanAt) {
       return {
@@ -146,7 +150,9 @@ export const findingsCommand: CommandSpec = {
           : { text: 'Nothing pending at the last good scan.' }),
         context,
         ...(view.findings.length > CHAT_LIST_LIMIT
-          ? { moreUrl: `${ctx.deps.config.publicUrl}/api/v1/servers/${encodeURIComponent(view.server.name)}/findings` }
+          ? {
+              moreUrl: `${ctx.deps.config.publicUrl}/api/v1/servers/${encodeURIComponent(view.server.name)}/findings`,
+            }
           : {}),
       },
     };

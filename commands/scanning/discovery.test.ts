@@ -28,7 +28,13 @@ beforeAll(async () => {
 describe('discovery', () => {
   it('adds new servers with safe unique names, flags them on the trail and in the channel, and skips bad ids', async () => {
     inventory = [
-      { providerId: 'i-0abc', name: 'web server; rm -rf /', address: '10.1.2.3', tags: { Name: 'web server' } },
+      {
+        providerId: 'i-0abc',
+        name: 'web server; rm -rf /',
+        address: '10.1.2.3',
+        tags: { Name: 'web server' },
+        os: { family: 'debian', id: 'ubuntu', versionId: '22.04', idLike: ['debian'] },
+      },
       { providerId: 'i-0def', name: 'web-1', address: 'not an address!' },
       { providerId: 'bad id; rm -rf /', name: 'x' },
     ];
@@ -39,16 +45,34 @@ describe('discovery', () => {
       updated: [],
       rejected: [{ providerId: 'bad id; rm -rf /', reason: 'not a valid provider id' }],
     });
-    const rows = await db.current.sql<{ name: string; project: string; address: string | null; provider: string }[]>`
-      select s.name, p.slug as project, s.address, s.provider from servers s join projects p on p.id = s.project_id
+    const rows = await db.current.sql<
+      {
+        name: string;
+        project: string;
+        address: string | null;
+        provider: string;
+        os: Record<string, string>;
+      }[]
+    >`
+      select s.name, p.slug as project, s.address, s.provider, s.os from servers s join projects p on p.id = s.project_id
       where s.provider_id is not null order by s.name`;
     expect(rows).toEqual([
-      { name: 'web-1-2', project: 'cloud', address: null, provider: 'aws' },
-      { name: 'web-server-rm-rf', project: 'cloud', address: '10.1.2.3', provider: 'aws' },
+      { name: 'web-1-2', project: 'cloud', address: null, provider: 'aws', os: {} },
+      {
+        name: 'web-server-rm-rf',
+        project: 'cloud',
+        address: '10.1.2.3',
+        provider: 'aws',
+        os: { family: 'debian', id: 'ubuntu', versionId: '22.04' },
+      },
     ]);
     const events = await db.current.sql<{ action: string }[]>`
       select action from audit_events where actor = 'job:discovery' order by seq`;
-    expect(events.map((e) => e.action)).toEqual(['server.discovered', 'server.discovered', 'account.discovered']);
+    expect(events.map((e) => e.action)).toEqual([
+      'server.discovered',
+      'server.discovered',
+      'account.discovered',
+    ]);
     const [post] = await db.current.sql<{ payload: { reply: { header: string } } }[]>`
       select payload from outbox where payload->>'kind' = 'channel-post'`;
     expect(post!.payload.reply.header).toBe('2 new servers found in aws-prod');
@@ -56,12 +80,20 @@ describe('discovery', () => {
 
   it('refreshes known servers by provider id and never duplicates them', async () => {
     inventory = [
-      { providerId: 'i-0abc', name: 'renamed', address: '10.1.2.4', tags: { Name: 'web server' } },
+      {
+        providerId: 'i-0abc',
+        name: 'renamed',
+        address: '10.1.2.4',
+        tags: { Name: 'web server' },
+        os: { family: 'debian', id: 'ubuntu', versionId: '22.04' },
+      },
       { providerId: 'i-0def', name: 'web-1', address: 'not an address!' },
     ];
     const [result] = await runDiscovery(deps);
     expect(result).toMatchObject({ created: [], updated: ['web-server-rm-rf'], unchanged: 1 });
-    const [row] = await db.current.sql<{ address: string }[]>`select address from servers where provider_id = 'i-0abc'`;
+    const [row] = await db.current.sql<
+      { address: string }[]
+    >`select address from servers where provider_id = 'i-0abc'`;
     expect(row!.address).toBe('10.1.2.4');
   });
 

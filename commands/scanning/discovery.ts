@@ -1,5 +1,5 @@
 import { withTx } from '../../storage/db.js';
-import { getProjectBySlug, insertServer, type Provider, PROVIDERS } from '../../storage/inventory.js';
+import { getProjectBySlug, insertServer, PROVIDERS, type Provider } from '../../storage/inventory.js';
 import {
   type AccountRecord,
   listAccounts,
@@ -23,7 +23,8 @@ export interface DiscoveredServer {
   /** A readable name (Name tag, VM name); made safe and unique before use. */
   name: string;
   address?: string | null;
-  os?: Record<string, string>;
+  /** OS facts (integrations/os OsInfo or plain strings); string values are kept, the rest dropped. */
+  os?: Record<string, unknown>;
   tags?: Record<string, string>;
 }
 
@@ -51,13 +52,28 @@ export function discoveredName(name: string, providerId: string): string {
     .slice(0, 100)
     .replace(/[-.]+$/, '');
   if (SERVER_NAME_PATTERN.test(cleaned)) return cleaned;
-  const tail = providerId.split('/').pop()!.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '');
+  const tail = providerId
+    .split('/')
+    .pop()!
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '');
   return SERVER_NAME_PATTERN.test(tail.slice(0, 100)) ? tail.slice(0, 100) : 'server';
 }
 
-function safe<T>(schema: { safeParse(v: unknown): { success: boolean; data?: T } }, value: unknown, fallback: T): T {
+function safe<T>(
+  schema: { safeParse(v: unknown): { success: boolean; data?: T } },
+  value: unknown,
+  fallback: T,
+): T {
   const parsed = schema.safeParse(value);
   return parsed.success ? (parsed.data as T) : fallback;
+}
+
+function stringsOnly(facts: Record<string, unknown> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(facts ?? {}))
+    if (typeof value === 'string' && value) out[key] = value;
+  return out;
 }
 
 /** Apply what an account reported: one transaction, with the trail and the channel posts. */
@@ -66,8 +82,16 @@ export async function applyDiscovery(
   account: AccountRecord,
   discovered: readonly DiscoveredServer[],
 ): Promise<DiscoveryResult> {
-  const result: DiscoveryResult = { account: account.name, created: [], updated: [], unchanged: 0, rejected: [] };
-  const provider = (PROVIDERS as readonly string[]).includes(account.provider) ? (account.provider as Provider) : null;
+  const result: DiscoveryResult = {
+    account: account.name,
+    created: [],
+    updated: [],
+    unchanged: 0,
+    rejected: [],
+  };
+  const provider = (PROVIDERS as readonly string[]).includes(account.provider)
+    ? (account.provider as Provider)
+    : null;
   if (!provider) return result;
   const projectSlug = typeof account.config.project === 'string' ? account.config.project : null;
   await withTx(deps.sql, async (tx) => {
@@ -77,11 +101,14 @@ export async function applyDiscovery(
     const at = deps.clock.now();
     for (const d of discovered) {
       if (typeof d.providerId !== 'string' || !PROVIDER_ID.test(d.providerId)) {
-        result.rejected.push({ providerId: String(d.providerId).slice(0, 100), reason: 'not a valid provider id' });
+        result.rejected.push({
+          providerId: String(d.providerId).slice(0, 100),
+          reason: 'not a valid provider id',
+        });
         continue;
       }
       const address = d.address ? safe<string | null>(Address, d.address, null) : null;
-      const os = safe<Record<string, string>>(OsInfo, d.os ?? {}, {});
+      const os = safe<Record<string, string>>(OsInfo, stringsOnly(d.os), {});
       const tags = safe<Record<string, string>>(Tags, d.tags ?? {}, {});
       const existing = known.get(d.providerId);
       if (existing) {

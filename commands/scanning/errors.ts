@@ -17,7 +17,11 @@ export const SCAN_ERROR_KINDS: readonly ScanErrorKind[] = [
 ];
 
 /** A failure Warden decides itself (no key stored, provider not configured), carrying its kind. */
-export function scanFailure(kind: ScanErrorKind, message: string, options: AppErrorOptions = {}): IntegrationError {
+export function scanFailure(
+  kind: ScanErrorKind,
+  message: string,
+  options: AppErrorOptions = {},
+): IntegrationError {
   return new IntegrationError('warden', message, { ...options, details: { ...options.details, kind } });
 }
 
@@ -37,7 +41,7 @@ export const MAX_ERROR_MESSAGE = 1_000;
 
 /** One line-safe, bounded message; NUL bytes (which Postgres refuses) removed. */
 export function boundedMessage(text: string, max = MAX_ERROR_MESSAGE): string {
-  const clean = text.replace(/\u0000/g, '');
+  const clean = text.replaceAll('\u0000', '');
   return clean.length > max ? `${clean.slice(0, max - 1)}…` : clean;
 }
 

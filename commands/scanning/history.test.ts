@@ -91,7 +91,9 @@ describe('scan history', () => {
     expect(rows[1]).toMatchObject({ firstSeen: t1, lastSeen: t1 });
 
     const scanId = second.outcomes[0]!.scanId;
-    const resolved = await db.current.sql<{ package: string; resolvedAt: Date; scanId: number; firstSeen: Date }[]>`
+    const resolved = await db.current.sql<
+      { package: string; resolvedAt: Date; scanId: number; firstSeen: Date }[]
+    >`
       select package, resolved_at as "resolvedAt", resolved_scan_id as "scanId", first_seen_at as "firstSeen"
       from findings_resolved`;
     expect(resolved).toEqual([{ package: 'curl', resolvedAt: t1, scanId, firstSeen: t0 }]);
@@ -145,7 +147,9 @@ describe('scan history', () => {
     const before = await open('web-1');
     const good = (await state('web-1'))!.lastGood;
     deps.clock.advance(DAY);
-    await scan('web-1', () => targetError('ssh', 'unreachable', 'Could not reach 10.0.0.1:22 over SSH (ECONNREFUSED).'));
+    await scan('web-1', () =>
+      targetError('ssh', 'unreachable', 'Could not reach 10.0.0.1:22 over SSH (ECONNREFUSED).'),
+    );
     deps.clock.advance(DAY);
     await scan('web-1', () =>
       scanResult([], {
@@ -178,14 +182,25 @@ describe('scan history', () => {
 
   it('goes on when hosts fail: each failure is recorded with its reason and the summary lists them', async () => {
     const outcome = await scan('shop', (server) => {
-      if (server === 'web-2') return targetError('ssh', 'timeout', 'web-2 did not complete the SSH login within 10000 ms.');
-      if (server === 'web-3') return targetError('ssh', 'auth-failed', "web-3 refused Warden's key for warden.");
-      return scanResult([finding('openssl', { installedVersion: '1.2', candidateVersion: '1.3', classification: 'security', severity: 'critical' })]);
+      if (server === 'web-2')
+        return targetError('ssh', 'timeout', 'web-2 did not complete the SSH login within 10000 ms.');
+      if (server === 'web-3')
+        return targetError('ssh', 'auth-failed', "web-3 refused Warden's key for warden.");
+      return scanResult([
+        finding('openssl', {
+          installedVersion: '1.2',
+          candidateVersion: '1.3',
+          classification: 'security',
+          severity: 'critical',
+        }),
+      ]);
     });
     expect(outcome.batch).toMatchObject({ status: 'done', total: 3, done: 3, failed: 2 });
     const byServer = Object.fromEntries(outcome.outcomes.map((o) => [o.serverName, o.errorKind ?? o.status]));
     expect(byServer).toEqual({ 'web-1': 'succeeded', 'web-2': 'timeout', 'web-3': 'auth-failed' });
-    const [post] = await db.current.sql<{ payload: { reply: { fields: { label: string; value: string }[]; items: { text: string }[] } } }[]>`
+    const [post] = await db.current.sql<
+      { payload: { reply: { fields: { label: string; value: string }[]; items: { text: string }[] } } }[]
+    >`
       select payload from outbox where payload->>'kind' = 'channel-post' order by id desc limit 1`;
     const fields = Object.fromEntries(post!.payload.reply.fields.map((f) => [f.label, f.value]));
     expect(fields.Servers).toBe('1 of 3 scanned, 2 failed');
@@ -200,7 +215,13 @@ describe('scan history', () => {
   });
 
   it('stores hostile package names from scan output as data, merged per package and arch', async () => {
-    const hostile = ["'; drop table servers; --", '$(touch /tmp/warden-pwned)', 'line\nbreak', 'nul\u0000byte', 'ünï 🚀'];
+    const hostile = [
+      "'; drop table servers; --",
+      '$(touch /tmp/warden-pwned)',
+      'line\nbreak',
+      'nul\u0000byte',
+      'ünï 🚀',
+    ];
     await scan('web-3', () =>
       scanResult([
         ...hostile.map((name) => finding(name)),

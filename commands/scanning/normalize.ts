@@ -20,7 +20,7 @@ const MAX_ADVISORY = 128;
 
 function clean(value: unknown, max: number): string {
   if (typeof value !== 'string') return '';
-  const text = value.replace(/\u0000/g, '');
+  const text = value.replaceAll('\u0000', '');
   return text.length > max ? text.slice(0, max) : text;
 }
 
@@ -63,8 +63,7 @@ function one(f: Finding): FindingWrite | undefined {
 
 /** The most urgent reading of two reports of the same package wins; CVEs and advisories merge. */
 function merge(a: FindingWrite, b: FindingWrite): FindingWrite {
-  const urgent =
-    rank(CLASSIFICATIONS, b.classification) < rank(CLASSIFICATIONS, a.classification) ? b : a;
+  const urgent = rank(CLASSIFICATIONS, b.classification) < rank(CLASSIFICATIONS, a.classification) ? b : a;
   return {
     ...urgent,
     severity: rank(SEVERITIES, b.severity) < rank(SEVERITIES, a.severity) ? b.severity : a.severity,

@@ -44,7 +44,8 @@ export async function projectSummaries(
       projectId,
       reply: summaryReply({
         batchId: batch.id,
-        projectLabel: projectId === null ? 'servers in no project' : `project ${slugs.get(projectId) ?? projectId}`,
+        projectLabel:
+          projectId === null ? 'servers in no project' : `project ${slugs.get(projectId) ?? projectId}`,
         outcomes: list,
         counts,
         newSecurity,

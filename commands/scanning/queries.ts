@@ -18,7 +18,13 @@ import {
   type ServerScanState,
 } from '../../storage/scans.js';
 import type { Deps } from '../deps.js';
-import { DEFAULT_PAGE_SIZE, decodeCursor, encodeCursor, MAX_PAGE_SIZE, type Page } from '../inventory/paging.js';
+import {
+  DEFAULT_PAGE_SIZE,
+  decodeCursor,
+  encodeCursor,
+  MAX_PAGE_SIZE,
+  type Page,
+} from '../inventory/paging.js';
 import { projectNotFound } from '../inventory/projects.js';
 import { holdsAnywhere, projectsWith } from '../inventory/scope.js';
 import { getServer } from '../inventory/servers.js';
@@ -59,7 +65,11 @@ export async function getServerFindings(
   input: { name: string; limit?: number },
 ): Promise<ServerFindings> {
   const server = await getServer({ name: input.name }, deps, actor);
-  const [state] = await listServerScanStates(deps.sql, { projectIds: null, serverIds: [server.id], limit: 1 });
+  const [state] = await listServerScanStates(deps.sql, {
+    projectIds: null,
+    serverIds: [server.id],
+    limit: 1,
+  });
   const schedule = (await schedulesOf(deps, [server.projectId]))(server.projectId);
   const limit = Math.min(Math.max(input.limit ?? 1_000, 1), 10_000);
   return {
@@ -152,7 +162,11 @@ export interface FindingQuery {
 }
 
 /** Open findings across the servers the actor may read, a page at a time. */
-export async function listFindings(deps: Deps, actor: Actor, input: FindingQuery): Promise<Page<FindingWithAge>> {
+export async function listFindings(
+  deps: Deps,
+  actor: Actor,
+  input: FindingQuery,
+): Promise<Page<FindingWithAge>> {
   const ids = projectsWith(actor, 'inventory:read');
   if (ids !== null && ids.length === 0) authorize(actor, 'inventory:read', null);
   let projectId: number | undefined;
@@ -166,7 +180,8 @@ export async function listFindings(deps: Deps, actor: Actor, input: FindingQuery
   if (input.cursor !== undefined) {
     const decoded = decodeCursor<string>(input.cursor, 'string');
     const parts = decoded.split('\u0000');
-    if (parts.length !== 3) throw new AppError('bad_request', 'the cursor is not one this API handed out; start again without it');
+    if (parts.length !== 3)
+      throw new AppError('bad_request', 'the cursor is not one this API handed out; start again without it');
     after = parts as [string, string, string];
   }
   const limit = Math.min(Math.max(input.limit ?? DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE);
@@ -199,6 +214,8 @@ export async function listFindings(deps: Deps, actor: Actor, input: FindingQuery
   return {
     items,
     nextCursor:
-      rows.length > limit && last ? encodeCursor([last.serverName, last.package, last.arch].join('\u0000')) : null,
+      rows.length > limit && last
+        ? encodeCursor([last.serverName, last.package, last.arch].join('\u0000'))
+        : null,
   };
 }

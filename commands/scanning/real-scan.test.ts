@@ -6,10 +6,10 @@ import { seed } from '../../storage/seed.js';
 import { useTestDatabase } from '../../test/db.js';
 import { createTestDeps, type TestDeps } from '../../test/deps.js';
 import { type SshdHandle, sshdUnavailableReason, startSshd } from '../../test/sshd.js';
+import { createActor, createProjectRow } from '../approvals/testing.js';
 import { createRegistry } from '../index.js';
 import type { Actor } from '../rbac/authorize.js';
 import { handleInteraction } from '../router.js';
-import { createActor, createProjectRow } from '../approvals/testing.js';
 import { startScan } from './scan.js';
 import { createTargetFactory, type TargetFactory } from './target-factory.js';
 import { insertTestServer } from './testing.js';
@@ -19,7 +19,8 @@ import { insertTestServer } from './testing.js';
  * console as alice), then the same machine through a private OpenSSH sshd on loopback.
  */
 const db = useTestDatabase('scan-real');
-const aptReason = spawnSync('sh', ['-c', 'command -v apt-get']).status === 0 ? null : 'apt-get is not installed here';
+const aptReason =
+  spawnSync('sh', ['-c', 'command -v apt-get']).status === 0 ? null : 'apt-get is not installed here';
 const sshReason = aptReason ?? sshdUnavailableReason();
 if (sshReason) console.warn(`ssh scan tests skipped: ${sshReason}`);
 
@@ -51,48 +52,53 @@ const openCount = async (server: string) =>
       select count(*)::int as n from findings_open f join servers s on s.id = f.server_id where s.name = ${server}`
   )[0]!.n;
 
-describe.skipIf(Boolean(aptReason))(`scanning this machine${aptReason ? ` (skipped: ${aptReason})` : ''}`, () => {
-  it('scans localhost for real from the console demo and lists its real pending apt updates', async () => {
-    await seed(db.current.sql, deps, { admins: [], demo: true });
-    const registry = createRegistry();
-    const say = (text: string) =>
-      handleInteraction(
-        {
-          kind: 'command',
-          text,
-          dedupeKey: `demo-${text}-${Math.random()}`,
-          user: { platform: 'console', externalId: 'alice' },
-          channel: 'demo',
-          receivedAt: deps.clock.now(),
-        },
-        deps,
-        registry,
-      );
-    const started = (await say('scan localhost')).reply!;
-    expect(started.header).toBe('Scanning 1 server…');
-    // Embedded PGlite serves every connection from one session: look through the scans' own write
-    // lane so this poll never runs between the statements of a scan's transaction.
-    const scan = await waitFor(async () => {
-      const [row] = await targets.limiter.exclusive(() => db.current.sql<{ status: string; method: string; problems: { severity: string }[] }[]>`
+describe.skipIf(Boolean(aptReason))(
+  `scanning this machine${aptReason ? ` (skipped: ${aptReason})` : ''}`,
+  () => {
+    it('scans localhost for real from the console demo and lists its real pending apt updates', async () => {
+      await seed(db.current.sql, deps, { admins: [], demo: true });
+      const registry = createRegistry();
+      const say = (text: string) =>
+        handleInteraction(
+          {
+            kind: 'command',
+            text,
+            dedupeKey: `demo-${text}-${Math.random()}`,
+            user: { platform: 'console', externalId: 'alice' },
+            channel: 'demo',
+            receivedAt: deps.clock.now(),
+          },
+          deps,
+          registry,
+        );
+      const started = (await say('scan localhost')).reply!;
+      expect(started.header).toBe('Scanning 1 server…');
+      // Embedded PGlite serves every connection from one session: look through the scans' own write
+      // lane so this poll never runs between the statements of a scan's transaction.
+      const scan = await waitFor(async () => {
+        const [row] = await targets.limiter.exclusive(
+          () => db.current.sql<{ status: string; method: string; problems: { severity: string }[] }[]>`
         select c.status, c.method, c.problems from scans c join scan_batches b on b.id = c.batch_id
-        where b.status = 'done' and b.scope_value = 'localhost'`);
-      return row;
-    }, 'the localhost scan');
-    expect(scan.status).toBe('succeeded');
-    expect(scan.method).toBe('local: apt-get -s dist-upgrade');
-    expect(scan.problems.filter((p) => p.severity === 'error')).toEqual([]);
-    localFindings = await openCount('localhost');
-    const [state] = await db.current.sql<{ openTotal: number }[]>`
+        where b.status = 'done' and b.scope_value = 'localhost'`,
+        );
+        return row;
+      }, 'the localhost scan');
+      expect(scan.status).toBe('succeeded');
+      expect(scan.method).toBe('local: apt-get -s dist-upgrade');
+      expect(scan.problems.filter((p) => p.severity === 'error')).toEqual([]);
+      localFindings = await openCount('localhost');
+      const [state] = await db.current.sql<{ openTotal: number }[]>`
       select open_total as "openTotal" from server_scan_state st join servers s on s.id = st.server_id
       where s.name = 'localhost'`;
-    expect(state!.openTotal).toBe(localFindings);
+      expect(state!.openTotal).toBe(localFindings);
 
-    const findings = (await say('findings localhost')).reply as Reply;
-    expect(findings.header).toBe(`Pending updates on localhost: ${localFindings}`);
-    expect(findings.context?.[0]).toBe('last good scan just now');
-    if (localFindings > 0) expect(findings.items?.[0]?.text).toMatch(/ → /);
-  });
-});
+      const findings = (await say('findings localhost')).reply as Reply;
+      expect(findings.header).toBe(`Pending updates on localhost: ${localFindings}`);
+      expect(findings.context?.[0]).toBe('last good scan just now');
+      if (localFindings > 0) expect(findings.items?.[0]?.text).toMatch(/ → /);
+    });
+  },
+);
 
 describe.skipIf(Boolean(sshReason))(`scanning over ssh${sshReason ? ` (skipped: ${sshReason})` : ''}`, () => {
   let sshd: SshdHandle;

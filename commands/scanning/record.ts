@@ -39,7 +39,9 @@ const keyOf = (k: FindingKey) => `${k.package}\u0000${k.arch}`;
 const lockServer = lockServerRow;
 
 /** Findings problems that make the result unusable, turned into a scan failure kind. */
-export function failureOfProblems(problems: readonly ScanProblem[]): { kind: ScanErrorKind; message: string } | null {
+export function failureOfProblems(
+  problems: readonly ScanProblem[],
+): { kind: ScanErrorKind; message: string } | null {
   const errors = problems.filter((p) => p.severity === 'error');
   if (errors.length === 0) return null;
   const first = errors.find((p) => p.kind === 'lock_held') ?? errors[0]!;

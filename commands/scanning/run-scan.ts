@@ -16,8 +16,8 @@ import {
 import { recordEvent, subjectOrderingKey } from '../audit/trail.js';
 import type { Deps } from '../deps.js';
 import { messageOf, scanErrorKind } from './errors.js';
-import { failureOfProblems, recordScanFailure, recordScanSuccess } from './record.js';
 import { projectSummaries } from './project-summaries.js';
+import { failureOfProblems, recordScanFailure, recordScanSuccess } from './record.js';
 import { type ProgressView, progressReply, type ServerOutcome } from './summary.js';
 import { createTargetFactory, type TargetFactory } from './target-factory.js';
 
@@ -52,7 +52,12 @@ export function batchSubject(batchId: number): SubjectRef {
   return { type: 'scan-batch', id: String(batchId) };
 }
 
-export function progressView(batch: ScanBatch, done: number, failed: number, state: ProgressView['state']): ProgressView {
+export function progressView(
+  batch: ScanBatch,
+  done: number,
+  failed: number,
+  state: ProgressView['state'],
+): ProgressView {
   return {
     batchId: batch.id,
     scopeLabel:
@@ -105,9 +110,19 @@ export async function scanServer(
       const unusable = failureOfProblems(result.problems);
       if (unusable) {
         await write(() =>
-          recordScanFailure(deps, server, id, { ...unusable, method: result.method, problems: result.problems }),
+          recordScanFailure(deps, server, id, {
+            ...unusable,
+            method: result.method,
+            problems: result.problems,
+          }),
         );
-        return { ...base, scanId, status: 'failed', errorKind: unusable.kind, errorMessage: unusable.message };
+        return {
+          ...base,
+          scanId,
+          status: 'failed',
+          errorKind: unusable.kind,
+          errorMessage: unusable.message,
+        };
       }
       const counts = await write(() => recordScanSuccess(deps, server, id, result));
       return { ...base, scanId, status: 'succeeded', ...(counts ? { counts } : {}) };
@@ -128,7 +143,13 @@ export async function scanServer(
 }
 
 /** The batch's progress message, straight to the outbox (an edit is not worth an audit event). */
-async function writeProgress(deps: Deps, batch: ScanBatch, done: number, failed: number, seq: number): Promise<void> {
+async function writeProgress(
+  deps: Deps,
+  batch: ScanBatch,
+  done: number,
+  failed: number,
+  seq: number,
+): Promise<void> {
   const subject = batchSubject(batch.id);
   const notification: Notification = {
     kind: 'subject-message',
@@ -159,7 +180,11 @@ async function writeProgress(deps: Deps, batch: ScanBatch, done: number, failed:
  * const { batch } = await startScan(deps, actor, { scope: 'demo' });   // runs it in the background
  * await runScanBatch(deps, batch.id);                                   // or run one directly (jobs, tests)
  */
-export async function runScanBatch(deps: Deps, batchId: number, options: RunBatchOptions = {}): Promise<BatchOutcome> {
+export async function runScanBatch(
+  deps: Deps,
+  batchId: number,
+  options: RunBatchOptions = {},
+): Promise<BatchOutcome> {
   const own = (options.targets ?? deps.targets) ? undefined : createTargetFactory();
   const targets = options.targets ?? deps.targets ?? own!;
   const write = writeLane(deps, targets);

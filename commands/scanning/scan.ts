@@ -9,7 +9,13 @@ import { quoteForMessage } from '../grammar.js';
 import { SERVER_NAME_PATTERN } from '../inventory/schema.js';
 import { actorFacts, actorRef, type CallMeta, holdsAnywhere, projectsWith } from '../inventory/scope.js';
 import { type Actor, authorize } from '../rbac/authorize.js';
-import { type BatchOutcome, batchSubject, progressView, type RunBatchOptions, runScanBatch } from './run-scan.js';
+import {
+  type BatchOutcome,
+  batchSubject,
+  progressView,
+  type RunBatchOptions,
+  runScanBatch,
+} from './run-scan.js';
 import { progressReply } from './summary.js';
 
 /**
@@ -136,7 +142,12 @@ export async function createScanBatch(tx: Tx, deps: Deps, input: CreateBatchInpu
       action: 'scan.requested',
       subject: batchSubject(batch.id),
       projectId: batch.projectId,
-      data: { ...input.data, scope: input.value ?? 'all', servers: batch.total, triggeredBy: input.triggeredBy },
+      data: {
+        ...input.data,
+        scope: input.value ?? 'all',
+        servers: batch.total,
+        triggeredBy: input.triggeredBy,
+      },
       requestId: input.requestId,
     },
     [
@@ -152,7 +163,11 @@ export async function createScanBatch(tx: Tx, deps: Deps, input: CreateBatchInpu
 }
 
 /** Run a recorded batch in the background; its failure is logged, never thrown at the caller. */
-export function runInBackground(deps: Deps, batchId: number, options?: RunBatchOptions): Promise<BatchOutcome | undefined> {
+export function runInBackground(
+  deps: Deps,
+  batchId: number,
+  options?: RunBatchOptions,
+): Promise<BatchOutcome | undefined> {
   return runScanBatch(deps, batchId, options).catch((err: unknown) => {
     deps.log.error({ err, batch: batchId }, 'scan batch failed; the sweep will mark it interrupted');
     return undefined;

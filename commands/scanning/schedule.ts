@@ -33,7 +33,11 @@ export async function startDueScans(deps: Deps, options: RunBatchOptions = {}): 
       // Read under the lock: a replica that got here first has already written its batch.
       const last = (await lastProjectScanStarts(tx)).get(project.id);
       if (!scanIsDue(schedule, last, now)) return undefined;
-      const servers = await listServers(tx, { projectIds: null, projectId: project.id, limit: MAX_BATCH_SERVERS });
+      const servers = await listServers(tx, {
+        projectIds: null,
+        projectId: project.id,
+        limit: MAX_BATCH_SERVERS,
+      });
       if (servers.length === 0) return undefined;
       return createScanBatch(tx, deps, {
         kind: 'project',

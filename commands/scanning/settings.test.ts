@@ -18,7 +18,10 @@ describe('scan schedule settings', () => {
   });
 
   it('reads a cron with a time zone, is due once per occurrence, and derives staleness from its period', () => {
-    const schedule = scanSchedule({ settings: { scan: { cron: '0 3 * * 1', timezone: 'Europe/Paris' } } }, at);
+    const schedule = scanSchedule(
+      { settings: { scan: { cron: '0 3 * * 1', timezone: 'Europe/Paris' } } },
+      at,
+    );
     expect(schedule).toMatchObject({ cron: '0 3 * * 1', everyMs: null, staleAfterMs: 8 * DAY });
     // Monday 5 January 2026, 03:00 in Paris is 02:00 UTC.
     expect(scanIsDue(schedule, new Date('2026-01-05T01:59:00Z'), at)).toBe(true);
@@ -27,15 +30,22 @@ describe('scan schedule settings', () => {
   });
 
   it('falls back knob by knob on garbage, and reports it when settings are checked', () => {
-    const schedule = scanSchedule({ settings: { scan: { cron: '$(rm -rf /)', timezone: 'Mars/Base', staleAfter: 'soon' } } }, at);
+    const schedule = scanSchedule(
+      { settings: { scan: { cron: '$(rm -rf /)', timezone: 'Mars/Base', staleAfter: 'soon' } } },
+      at,
+    );
     expect(schedule).toMatchObject({ everyMs: 7 * DAY, timezone: 'UTC', staleAfterMs: 8 * DAY });
-    expect(checkScanSettings({ cron: '$(rm -rf /)', timezone: 'Mars/Base', staleAfter: 'soon', extra: 1 })).toHaveLength(1);
+    expect(
+      checkScanSettings({ cron: '$(rm -rf /)', timezone: 'Mars/Base', staleAfter: 'soon', extra: 1 }),
+    ).toHaveLength(1);
     expect(checkScanSettings({ cron: '$(rm -rf /)', timezone: 'Mars/Base', staleAfter: 'soon' })).toEqual([
       'scan.timezone: unknown time zone Mars/Base',
       'scan.cron: not a cron expression (like "0 3 * * 1") or an interval (like 7d)',
       'scan.staleAfter: write it like 8d',
     ]);
-    expect(scanIsDue(scanSchedule({ settings: { scan: { enabled: false } } }, at), undefined, at)).toBe(false);
+    expect(scanIsDue(scanSchedule({ settings: { scan: { enabled: false } } }, at), undefined, at)).toBe(
+      false,
+    );
   });
 
   it('marks a missing or too old result stale, as a function of now', () => {
@@ -95,6 +105,17 @@ describe('finding normalisation', () => {
       source: null,
     });
     expect(row!.package).toHaveLength(256);
-    expect(normalizeFindings([{ package: '', installedVersion: '', candidateVersion: '', classification: 'other', severity: 'low', cves: [] }])).toEqual([]);
+    expect(
+      normalizeFindings([
+        {
+          package: '',
+          installedVersion: '',
+          candidateVersion: '',
+          classification: 'other',
+          severity: 'low',
+          cves: [],
+        },
+      ]),
+    ).toEqual([]);
   });
 });

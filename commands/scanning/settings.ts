@@ -70,7 +70,8 @@ export function scanSchedule(project: { settings?: unknown } | null | undefined,
   const raw =
     settings && typeof settings === 'object' ? (settings as Record<string, unknown>).scan : undefined;
   const knobs = raw && typeof raw === 'object' ? (raw as Record<string, unknown>) : {};
-  const timezone = typeof knobs.timezone === 'string' && validTimezone(knobs.timezone) ? knobs.timezone : 'UTC';
+  const timezone =
+    typeof knobs.timezone === 'string' && validTimezone(knobs.timezone) ? knobs.timezone : 'UTC';
   let everyMs: number | null = duration(knobs.every) ?? null;
   let cron: string | null = null;
   if (typeof knobs.cron === 'string') {
@@ -135,8 +136,10 @@ export function checkScanSettings(raw: unknown): string[] {
   const s = parsed.data;
   const errors: string[] = [];
   const tz = s.timezone ?? 'UTC';
-  if (s.timezone !== undefined && !validTimezone(s.timezone)) errors.push(`scan.timezone: unknown time zone ${s.timezone}`);
-  if (s.every !== undefined && duration(s.every) === undefined) errors.push('scan.every: write it like 7d or 12h');
+  if (s.timezone !== undefined && !validTimezone(s.timezone))
+    errors.push(`scan.timezone: unknown time zone ${s.timezone}`);
+  if (s.every !== undefined && duration(s.every) === undefined)
+    errors.push('scan.every: write it like 7d or 12h');
   if (s.cron !== undefined && duration(s.cron) === undefined && !validCron(s.cron, tz)) {
     errors.push('scan.cron: not a cron expression (like "0 3 * * 1") or an interval (like 7d)');
   }

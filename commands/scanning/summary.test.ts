@@ -18,9 +18,30 @@ const counts = (firstScan: boolean, newSecurity: number): ScanCounts => ({
 
 // A project of four servers: two rescanned, one scanned for the first time, one unreachable.
 const outcomes: ServerOutcome[] = [
-  { serverId: 1, serverName: 'web-1', projectId: 7, scanId: 11, status: 'succeeded', counts: counts(false, 2) },
-  { serverId: 2, serverName: 'web-2', projectId: 7, scanId: 12, status: 'succeeded', counts: counts(false, 0) },
-  { serverId: 3, serverName: 'new-1', projectId: 7, scanId: 13, status: 'succeeded', counts: counts(true, 5) },
+  {
+    serverId: 1,
+    serverName: 'web-1',
+    projectId: 7,
+    scanId: 11,
+    status: 'succeeded',
+    counts: counts(false, 2),
+  },
+  {
+    serverId: 2,
+    serverName: 'web-2',
+    projectId: 7,
+    scanId: 12,
+    status: 'succeeded',
+    counts: counts(false, 0),
+  },
+  {
+    serverId: 3,
+    serverName: 'new-1',
+    projectId: 7,
+    scanId: 13,
+    status: 'succeeded',
+    counts: counts(true, 5),
+  },
   {
     serverId: 4,
     serverName: 'db-1',
@@ -39,7 +60,12 @@ const rows: CountRow[] = [
   { projectId: 7, classification: 'other', severity: 'unknown', count: 40 },
 ];
 
-function newFinding(server: string, pkg: string, severity: OpenFindingWithServer['severity'], cves: string[]) {
+function newFinding(
+  server: string,
+  pkg: string,
+  severity: OpenFindingWithServer['severity'],
+  cves: string[],
+) {
   const at = new Date('2026-01-05T09:00:00Z');
   return {
     serverId: 1,
@@ -81,7 +107,10 @@ describe('scan summary', () => {
       { label: 'Servers', value: '3 of 4 scanned, 1 failed' },
       { label: 'Pending updates', value: '50 (security 7 · bugfix 3 · enhancement 0 · other 40)' },
       { label: 'By severity', value: 'critical 1 · important 6 · moderate 3 · low 0 · unknown 40' },
-      { label: 'New security updates since last scan', value: '2 (plus 1 server scanned for the first time)' },
+      {
+        label: 'New security updates since last scan',
+        value: '2 (plus 1 server scanned for the first time)',
+      },
     ]);
     expect(reply.items).toEqual([
       { text: 'New security updates' },
@@ -111,7 +140,13 @@ describe('scan summary', () => {
   });
 
   it('renders progress as "done/total, failed" and an interrupted batch with what to type next', () => {
-    const base = { batchId: 9, scopeLabel: 'project shop', scopeArg: 'shop', requestedBy: 'alice', total: 200 };
+    const base = {
+      batchId: 9,
+      scopeLabel: 'project shop',
+      scopeArg: 'shop',
+      requestedBy: 'alice',
+      total: 200,
+    };
     expect(progressReply({ ...base, done: 120, failed: 3, state: 'running' })).toMatchObject({
       header: 'Scanning 200 servers (project shop)…',
       text: '120/200 done, 3 failed',

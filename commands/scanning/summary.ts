@@ -72,7 +72,11 @@ export interface ProjectSummaryInput {
 const MAX_NEW = 10;
 const MAX_FAILED = 15;
 
-function tally(rows: readonly CountRow[], key: 'classification' | 'severity', order: readonly string[]): string {
+function tally(
+  rows: readonly CountRow[],
+  key: 'classification' | 'severity',
+  order: readonly string[],
+): string {
   const sums = new Map<string, number>();
   for (const r of rows) sums.set(r[key], (sums.get(r[key]) ?? 0) + r.count);
   return order.map((k) => `${k} ${sums.get(k) ?? 0}`).join(' · ');
@@ -94,7 +98,10 @@ export function summaryReply(input: ProjectSummaryInput): Reply {
       label: 'Servers',
       value: `${ok} of ${input.outcomes.length} scanned${failed.length ? `, ${failed.length} failed` : ''}`,
     },
-    { label: 'Pending updates', value: `${total} (${tally(input.counts, 'classification', CLASSIFICATIONS)})` },
+    {
+      label: 'Pending updates',
+      value: `${total} (${tally(input.counts, 'classification', CLASSIFICATIONS)})`,
+    },
     { label: 'By severity', value: tally(input.counts, 'severity', SEVERITIES) },
     {
       label: 'New security updates since last scan',
@@ -110,7 +117,8 @@ export function summaryReply(input: ProjectSummaryInput): Reply {
         detail: [f.severity, ...(f.cves.length ? [f.cves.slice(0, 5).join(', ')] : [])].join(' · '),
       });
     }
-    if (input.newSecurityTotal > MAX_NEW) items.push({ text: `…and ${input.newSecurityTotal - MAX_NEW} more` });
+    if (input.newSecurityTotal > MAX_NEW)
+      items.push({ text: `…and ${input.newSecurityTotal - MAX_NEW} more` });
   }
   if (failed.length > 0) {
     items.push({ text: 'Not scanned (their last good results are kept)' });

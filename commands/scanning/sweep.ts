@@ -1,5 +1,10 @@
 import { withTx } from '../../storage/db.js';
-import { countBatchScans, failRunningScansOfBatch, finishBatch, lockStaleBatches } from '../../storage/scans.js';
+import {
+  countBatchScans,
+  failRunningScansOfBatch,
+  finishBatch,
+  lockStaleBatches,
+} from '../../storage/scans.js';
 import { recordEvent } from '../audit/trail.js';
 import type { Deps } from '../deps.js';
 import { batchSubject, HEARTBEAT_MS, progressView } from './run-scan.js';
@@ -42,7 +47,14 @@ export async function sweepInterruptedScans(deps: Deps, options: SweepOptions = 
           action: 'scan.interrupted',
           subject: batchSubject(batch.id),
           projectId: batch.projectId,
-          data: { scope: batch.scopeValue ?? 'all', total: batch.total, done, failed, cut, lastHeartbeat: batch.heartbeatAt.toISOString() },
+          data: {
+            scope: batch.scopeValue ?? 'all',
+            total: batch.total,
+            done,
+            failed,
+            cut,
+            lastHeartbeat: batch.heartbeatAt.toISOString(),
+          },
         },
         [
           {

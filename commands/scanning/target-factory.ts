@@ -9,7 +9,13 @@ import {
 import type { Target } from '../../integrations/targets/types.js';
 import { withTx } from '../../storage/db.js';
 import { getServerByName, type Server } from '../../storage/inventory.js';
-import { type AccountRecord, firstSealedSecret, getAccount, getPinnedHostKey, pinHostKey } from '../../storage/scans.js';
+import {
+  type AccountRecord,
+  firstSealedSecret,
+  getAccount,
+  getPinnedHostKey,
+  pinHostKey,
+} from '../../storage/scans.js';
 import { recordEvent } from '../audit/trail.js';
 import type { Deps } from '../deps.js';
 import type { DiscoverySource } from './discovery.js';
@@ -166,7 +172,8 @@ export function createTargetFactory(options: TargetFactoryOptions = {}): TargetF
           `${server.name} goes through the jump host ${jumpName}, which is not in the inventory. Add it, or change the server's connection.jump.`,
         );
       }
-      const bastionAccount = bastion.accountId === null ? null : ((await getAccount(deps.sql, bastion.accountId)) ?? null);
+      const bastionAccount =
+        bastion.accountId === null ? null : ((await getAccount(deps.sql, bastion.accountId)) ?? null);
       jump = { server: bastion, endpoint: await endpointFor(deps, bastion, bastionAccount, defaultUser) };
     }
     const onNewHostKey = (info: HostKeyInfo) => {
@@ -190,7 +197,8 @@ export function createTargetFactory(options: TargetFactoryOptions = {}): TargetF
   return {
     limiter,
     async forServer(server, deps) {
-      const account = server.accountId === null ? null : ((await getAccount(deps.sql, server.accountId)) ?? null);
+      const account =
+        server.accountId === null ? null : ((await getAccount(deps.sql, server.accountId)) ?? null);
       switch (server.provider) {
         case 'local':
           return createLocalTarget({ name: server.name }, { clock: deps.clock });

@@ -18,7 +18,13 @@ export interface ScriptedTargets extends TargetFactory {
 
 export function scanResult(findings: Finding[], overrides: Partial<ScanResult> = {}): ScanResult {
   return {
-    os: { family: 'debian', id: 'debian', versionId: '12', prettyName: 'Debian GNU/Linux 12 (bookworm)', idLike: [] },
+    os: {
+      family: 'debian',
+      id: 'debian',
+      versionId: '12',
+      prettyName: 'Debian GNU/Linux 12 (bookworm)',
+      idLike: [],
+    },
     findings,
     rebootRequired: false,
     problems: [],

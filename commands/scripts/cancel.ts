@@ -39,6 +39,8 @@ export interface CancelledRun {
 }
 
 const SIGNAL_TIMEOUT_MS = 15_000;
+const PID_FILE_ATTEMPTS = 4;
+const PID_FILE_RETRY_MS = 500;
 
 /** The requester, or someone who may run the script on the run's project, or a script manager. */
 function mayCancel(actor: Actor, run: RunRow, permission: Permission): boolean {
@@ -54,8 +56,17 @@ async function signalRunning(deps: Deps, run: RunRow, rows: readonly RunServerRo
       if (!server) return;
       try {
         const target = await deps.targets.forServer(server, deps);
-        const result = await target.exec(cancelCommand(pidFileFor(run.id, row.cancelToken)), { timeoutMs: SIGNAL_TIMEOUT_MS });
-        if (result.exitCode === 0) signalled.push(row.serverName);
+        const argv = cancelCommand(pidFileFor(run.id, row.cancelToken));
+        // A script claimed a moment ago may not have written its pid file yet: look a few times.
+        for (let attempt = 0; attempt < PID_FILE_ATTEMPTS; attempt++) {
+          if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, PID_FILE_RETRY_MS));
+          const result = await target.exec(argv, { timeoutMs: SIGNAL_TIMEOUT_MS });
+          if (result.exitCode === 0) {
+            signalled.push(row.serverName);
+            return;
+          }
+          if (result.exitCode !== 3) return;
+        }
       } catch (error) {
         deps.log.warn({ err: error, runId: run.id, server: row.serverName }, 'could not signal a cancelled script; its timeout will stop it');
       }

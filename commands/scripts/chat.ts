@@ -87,7 +87,7 @@ interface FormState {
   params: Record<string, string>;
 }
 
-function runForm(state: FormState, params: readonly ParamSpec[], missing: readonly ParamSpec[]): Form {
+function buildRunForm(state: FormState, params: readonly ParamSpec[], missing: readonly ParamSpec[]): Form {
   const fields: FormField[] = [];
   if (!state.target) {
     fields.push({ id: 'target', label: 'Run on', kind: 'server', required: true, placeholder: 'a server, a project, or tag:key=value' });
@@ -120,7 +120,7 @@ async function runOrAsk(state: FormState, ctx: Parameters<CommandSpec['run']>[1]
   const missing = missingParams(params, state.params);
   if (!state.target || missing.length > 0) {
     const what = [...(state.target ? [] : ['where to run it']), ...missing.map((p) => p.name)].join(', ');
-    return { reply: { visibility: 'private', text: `${version.scriptName} needs: ${what}.`, form: runForm(state, params, missing) } };
+    return { reply: { visibility: 'private', text: `${version.scriptName} needs: ${what}.`, form: buildRunForm(state, params, missing) } };
   }
   const started = await startRun(ctx.deps, ctx.actor, { script: state.script, target: state.target, params: state.params });
   return { reply: started.reply };
@@ -189,7 +189,7 @@ function parseState(text: string | undefined): FormState {
 }
 
 /** The form a run opens when something is missing; on submit the values join what was typed. */
-export const runForm: FormSpec = {
+export const runFormSpec: FormSpec = {
   prefix: RUN_FORM_PREFIX,
   async run(form, ctx) {
     const state = parseState(form.state);
@@ -217,5 +217,5 @@ export const runForm: FormSpec = {
 
 /** For commands/index.ts. */
 export const scriptCommands: readonly CommandSpec[] = [scriptsCommand, scriptShowCommand, runCommand, runStatusCommand, runCancelCommand];
-export const scriptForms: readonly FormSpec[] = [runForm];
+export const scriptForms: readonly FormSpec[] = [runFormSpec];
 

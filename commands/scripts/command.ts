@@ -17,10 +17,11 @@ import { type ParamSpec, type ParamValues, paramArgv, paramEnv } from './params.
 const POSIX_WRAPPER =
   'f=$1; shift; (umask 077; printf "%s\\n" "$$" > "$f") 2>/dev/null; "$@"; rc=$?; rm -f "$f"; exit $rc';
 
-/** Reads the pid file and sends TERM to the script's process group (or just the process). */
+/** Reads the pid file and sends TERM to the script's process group (or just the process); exit 3 when there is none. */
 const POSIX_CANCEL = [
   'f=$1',
-  '[ -f "$f" ] || exit 0',
+  // 3: no pid file (yet): the script has not started, or has just ended
+  '[ -f "$f" ] || exit 3',
   'p=$(cat "$f"); case $p in ""|*[!0-9]*) exit 0;; esac',
   'g=$(ps -o pgid= -p "$p" 2>/dev/null | tr -d " "); case $g in ""|*[!0-9]*) g=0;; esac',
   'if [ "$g" -gt 1 ]; then kill -TERM -- "-$g" 2>/dev/null || kill -TERM "$p" 2>/dev/null; else kill -TERM "$p" 2>/dev/null; fi',

@@ -172,7 +172,9 @@ export function runTargetContract(
       const result = await target.exec(['sh', '-c', 'yes 0123456789abcdef | head -c 10485760']);
       expect(result.exitCode).toBe(0);
       expect(result.truncated).toBe(true);
-      expect(result.stdout.length).toBe(Math.min(8 * 1024 * 1024, options.outputLimit ?? Number.POSITIVE_INFINITY));
+      expect(result.stdout.length).toBe(
+        Math.min(8 * 1024 * 1024, options.outputLimit ?? Number.POSITIVE_INFINITY),
+      );
       expect(result.stdout.startsWith('0123456789abcdef\n')).toBe(true);
     });
 

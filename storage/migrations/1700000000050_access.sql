@@ -104,9 +104,12 @@ CREATE TABLE revoked_certificates (
   key_id            text,
   valid_until       timestamptz NOT NULL,
   revoked_at        timestamptz NOT NULL,
-  revoked_by        text NOT NULL
+  revoked_by        text NOT NULL,
+  -- when the list was pushed again without this key, after the certificate ran out
+  pruned_at         timestamptz
 );
 CREATE INDEX revoked_certificates_project_idx ON revoked_certificates (project_id, valid_until);
+CREATE INDEX revoked_certificates_unpruned_idx ON revoked_certificates (valid_until) WHERE pruned_at IS NULL;
 
 -- Down Migration
 DROP TABLE revoked_certificates, grant_servers;

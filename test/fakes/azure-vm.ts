@@ -57,7 +57,12 @@ function lastBytes(data: Buffer | string): string {
   return bytes.subarray(Math.max(0, bytes.length - RUN_COMMAND_OUTPUT_BYTES)).toString('utf8');
 }
 
-export function createVm(subscriptionId: string, resourceGroup: string, name: string, init: Partial<FakeAzureVm>): FakeAzureVm {
+export function createVm(
+  subscriptionId: string,
+  resourceGroup: string,
+  name: string,
+  init: Partial<FakeAzureVm>,
+): FakeAzureVm {
   const vm: FakeAzureVm = {
     id: `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/Microsoft.Compute/virtualMachines/${name}`,
     name,
@@ -65,7 +70,12 @@ export function createVm(subscriptionId: string, resourceGroup: string, name: st
     location: 'westeurope',
     osType: 'Linux',
     tags: {},
-    imageReference: { publisher: 'Canonical', offer: '0001-com-ubuntu-server-jammy', sku: '22_04-lts-gen2', version: 'latest' },
+    imageReference: {
+      publisher: 'Canonical',
+      offer: '0001-com-ubuntu-server-jammy',
+      sku: '22_04-lts-gen2',
+      version: 'latest',
+    },
     computerName: name,
     assessment: { status: 'Succeeded', rebootPending: false, availablePatches: [] },
     scripts: [],
@@ -88,7 +98,10 @@ export function vmModel(vm: FakeAzureVm): Record<string, unknown> {
     location: vm.location,
     tags: vm.tags,
     properties: {
-      vmId: `00000000-0000-4000-8000-${vm.name.padStart(12, '0').slice(-12).replace(/[^0-9a-f]/g, '0')}`,
+      vmId: `00000000-0000-4000-8000-${vm.name
+        .padStart(12, '0')
+        .slice(-12)
+        .replace(/[^0-9a-f]/g, '0')}`,
       hardwareProfile: { vmSize: 'Standard_B2s' },
       storageProfile: {
         imageReference: vm.imageReference,
@@ -111,7 +124,11 @@ export function osDiskId(vm: FakeAzureVm): string {
 }
 
 /** Runs the script as the agent would and resolves with the RunCommandResult body. */
-export async function runCommandResult(vm: FakeAzureVm, commandId: string, script: string): Promise<Record<string, unknown>> {
+export async function runCommandResult(
+  vm: FakeAzureVm,
+  commandId: string,
+  script: string,
+): Promise<Record<string, unknown>> {
   let stdout: Buffer | string = '';
   let stderr: Buffer | string = '';
   let exitCode = 0;
@@ -132,12 +149,25 @@ export async function runCommandResult(vm: FakeAzureVm, commandId: string, scrip
   if (vm.osType === 'Windows') {
     return {
       value: [
-        { code: 'ComponentStatus/StdOut/succeeded', level: 'Info', displayStatus: 'Provisioning succeeded', message: out },
-        { code: 'ComponentStatus/StdErr/succeeded', level: 'Info', displayStatus: 'Provisioning succeeded', message: err },
+        {
+          code: 'ComponentStatus/StdOut/succeeded',
+          level: 'Info',
+          displayStatus: 'Provisioning succeeded',
+          message: out,
+        },
+        {
+          code: 'ComponentStatus/StdErr/succeeded',
+          level: 'Info',
+          displayStatus: 'Provisioning succeeded',
+          message: err,
+        },
       ],
     };
   }
-  const head = exitCode === 0 ? 'Enable succeeded: ' : `Enable failed: failed to execute command: command terminated with exit status=${exitCode}`;
+  const head =
+    exitCode === 0
+      ? 'Enable succeeded: '
+      : `Enable failed: failed to execute command: command terminated with exit status=${exitCode}`;
   return {
     value: [
       {

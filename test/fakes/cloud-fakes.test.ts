@@ -25,7 +25,10 @@ describe('fake SSM', () => {
     const ssm = await startFakeSsm({ accessKeyId: 'AKIDFAKE' });
     cleanup.push(() => ssm.stop());
     ssm.instance('i-0123456789abcdef0');
-    const res = await ssmCall(ssm.url, 'DescribeInstancePatches', { InstanceId: 'i-0123456789abcdef0', MaxResults: 5 });
+    const res = await ssmCall(ssm.url, 'DescribeInstancePatches', {
+      InstanceId: 'i-0123456789abcdef0',
+      MaxResults: 5,
+    });
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ __type: 'ValidationException' });
   });
@@ -54,17 +57,25 @@ describe('fake SSM', () => {
 
 describe('fake Azure', () => {
   it('serves https only and refuses a missing bearer token or a wrong api-version', async () => {
-    const azure = await startFakeAzure({ subscriptionId: '0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9', token: 't' });
+    const azure = await startFakeAzure({
+      subscriptionId: '0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9',
+      token: 't',
+    });
     cleanup.push(() => azure.stop());
     expect(azure.url.startsWith('https://127.0.0.1:')).toBe(true);
-    const path = '/subscriptions/0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9/providers/Microsoft.Compute/virtualMachines';
+    const path =
+      '/subscriptions/0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9/providers/Microsoft.Compute/virtualMachines';
     const ask = (headers: Record<string, string>, version: string) =>
       new Promise<number>((resolve, reject) => {
         import('node:https').then(({ request }) => {
-          const req = request(`${azure.url}${path}?api-version=${version}`, { ca: azure.ca, headers }, (res) => {
-            res.resume();
-            resolve(res.statusCode ?? 0);
-          });
+          const req = request(
+            `${azure.url}${path}?api-version=${version}`,
+            { ca: azure.ca, headers },
+            (res) => {
+              res.resume();
+              resolve(res.statusCode ?? 0);
+            },
+          );
           req.on('error', reject);
           req.end();
         }, reject);

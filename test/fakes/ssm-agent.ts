@@ -89,7 +89,10 @@ function clip(text: string, limit: number, mark: string): string {
   return text.length <= limit ? text : text.slice(0, limit - mark.length) + mark;
 }
 
-export function createInstance(id: string, info: Partial<SsmInstanceInfo>): FakeSsmInstance & {
+export function createInstance(
+  id: string,
+  info: Partial<SsmInstanceInfo>,
+): FakeSsmInstance & {
   shell?: ShellBehaviour;
   patchBaseline?: PatchBaselineBehaviour;
 } {
@@ -154,7 +157,13 @@ export function startInvocation(commandId: string, run: StartRun): Invocation {
     endedAt: null,
     cancel: () => {},
   };
-  const finish = (status: InvocationStatus, code: number, stdout: string, stderr: string, details?: string) => {
+  const finish = (
+    status: InvocationStatus,
+    code: number,
+    stdout: string,
+    stderr: string,
+    details?: string,
+  ) => {
     if (invocation.endedAt !== null) return;
     invocation.status = status;
     invocation.statusDetails = details ?? status;

@@ -88,7 +88,10 @@ export async function startTeamsConnector(options: { token?: string } = {}): Pro
         `${req.method} ${req.path} carried ${req.headers.authorization ? 'a wrong bearer token' : 'no bearer token'}`,
         req,
       );
-      return { status: 401, body: { error: { code: 'Unauthorized', message: 'Authorization has been denied' } } };
+      return {
+        status: 401,
+        body: { error: { code: 'Unauthorized', message: 'Authorization has been denied' } },
+      };
     }
     return undefined;
   }
@@ -96,7 +99,11 @@ export async function startTeamsConnector(options: { token?: string } = {}): Pro
   function checkActivity(req: RecordedRequest): { status: number; body: unknown } | undefined {
     const body = req.body;
     if (req.contentType !== 'application/json' || !isRecord(body)) {
-      server.recordViolation('invalid_activity', `${req.method} ${req.path} did not send a JSON activity`, req);
+      server.recordViolation(
+        'invalid_activity',
+        `${req.method} ${req.path} did not send a JSON activity`,
+        req,
+      );
       return { status: 400, body: { error: { code: 'BadSyntax', message: 'not an activity' } } };
     }
     if (body.type !== 'message') {
@@ -116,7 +123,11 @@ export async function startTeamsConnector(options: { token?: string } = {}): Pro
       if (!isRecord(a) || a.contentType !== CARD_CONTENT_TYPE) continue;
       const card = a.content;
       if (!isRecord(card) || card.type !== 'AdaptiveCard' || !SUPPORTED_VERSIONS.has(String(card.version))) {
-        server.recordViolation('invalid_card', 'an attachment that is not an Adaptive Card Teams renders', req);
+        server.recordViolation(
+          'invalid_card',
+          'an attachment that is not an Adaptive Card Teams renders',
+          req,
+        );
         return { status: 400, body: { error: { code: 'BadArgument', message: 'invalid card' } } };
       }
     }
@@ -127,7 +138,10 @@ export async function startTeamsConnector(options: { token?: string } = {}): Pro
     const { base } = splitThread(conversationId);
     if (conversations.has(base)) return undefined;
     server.recordViolation('unknown_conversation', `${req.method} ${req.path}: no conversation ${base}`, req);
-    return { status: 403, body: { error: { code: 'BotNotInConversationRoster', message: 'not in conversation' } } };
+    return {
+      status: 403,
+      body: { error: { code: 'BotNotInConversationRoster', message: 'not in conversation' } },
+    };
   }
 
   function store(
@@ -143,7 +157,14 @@ export async function startTeamsConnector(options: { token?: string } = {}): Pro
     const id = givenId ?? `1${String(1_700_000_000_000 + seq)}`;
     // A channel post's own conversation id names its own thread: it is the root, not a reply.
     const inThread = threadRoot === id ? undefined : threadRoot;
-    activities.set(id, { id, conversationId, baseConversationId: base, threadRoot: inThread, body, history: [body] });
+    activities.set(id, {
+      id,
+      conversationId,
+      baseConversationId: base,
+      threadRoot: inThread,
+      body,
+      history: [body],
+    });
     order.push(id);
     return id;
   }
@@ -167,7 +188,11 @@ export async function startTeamsConnector(options: { token?: string } = {}): Pro
     if (problem) return problem;
     const stored = activities.get(params.activityId!);
     if (!stored || stored.baseConversationId !== splitThread(params.conversation!).base) {
-      server.recordViolation('unknown_activity', `PUT of ${params.activityId}, not in that conversation`, req);
+      server.recordViolation(
+        'unknown_activity',
+        `PUT of ${params.activityId}, not in that conversation`,
+        req,
+      );
       return { status: 404, body: { error: { code: 'ActivityNotFoundInConversation', message: 'unknown' } } };
     }
     stored.body = req.body as Record<string, unknown>;
@@ -179,7 +204,8 @@ export async function startTeamsConnector(options: { token?: string } = {}): Pro
     if (problem) return problem;
     const roster = conversations.get(splitThread(params.conversation!).base)!;
     const member = roster.get(params.member!);
-    if (!member) return { status: 404, body: { error: { code: 'MemberNotFoundInConversation', message: 'no' } } };
+    if (!member)
+      return { status: 404, body: { error: { code: 'MemberNotFoundInConversation', message: 'no' } } };
     return { body: { ...member, givenName: member.name.split(' ')[0], tenantId: 'from-roster' } };
   });
 
@@ -204,7 +230,8 @@ export async function startTeamsConnector(options: { token?: string } = {}): Pro
     replies: (rootId) => order.map((id) => activities.get(id)!).filter((a) => a.threadRoot === rootId),
     updates: (activityId) =>
       server.requests.filter(
-        (r) => r.method === 'PUT' && r.path.endsWith(`/activities/${activityId}`) && r.response?.status === 200,
+        (r) =>
+          r.method === 'PUT' && r.path.endsWith(`/activities/${activityId}`) && r.response?.status === 200,
       ),
     verify: () => server.verify(),
     stop: () => server.stop(),
@@ -227,7 +254,8 @@ export function cardText(card: unknown): string {
       return;
     }
     if (!isRecord(node)) return;
-    if ((node.type === 'TextBlock' || node.type === 'TextRun') && typeof node.text === 'string') out.push(node.text);
+    if ((node.type === 'TextBlock' || node.type === 'TextRun') && typeof node.text === 'string')
+      out.push(node.text);
     if (node.type === 'FactSet' && Array.isArray(node.facts)) {
       for (const f of node.facts) if (isRecord(f)) out.push(`${String(f.title)} ${String(f.value)}`);
     }

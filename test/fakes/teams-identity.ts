@@ -1,4 +1,11 @@
-import { createHmac, createPrivateKey, generateKeyPairSync, type KeyObject, randomUUID, sign } from 'node:crypto';
+import {
+  createHmac,
+  createPrivateKey,
+  generateKeyPairSync,
+  type KeyObject,
+  randomUUID,
+  sign,
+} from 'node:crypto';
 import { type StrictServer, startStrictServer } from './strict-http.js';
 
 /**
@@ -60,7 +67,9 @@ export async function startTeamsIdentity(appId: string): Promise<TeamsIdentityFa
       token_endpoint_auth_methods_supported: ['private_key_jwt'],
     },
   }));
-  server.route('GET', '/v1/.well-known/keys', () => ({ body: { keys: [{ ...jwk, endorsements: ['msteams'] }] } }));
+  server.route('GET', '/v1/.well-known/keys', () => ({
+    body: { keys: [{ ...jwk, endorsements: ['msteams'] }] },
+  }));
 
   function mint(options: MintOptions = {}): string {
     const now = Math.floor(Date.now() / 1000);

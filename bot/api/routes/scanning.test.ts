@@ -48,7 +48,10 @@ beforeAll(async () => {
   await insertTestServer(sql, { name: 'api-1', projectId: shop.id, address: '10.0.0.1' });
   await insertTestServer(sql, { name: 'api-2', projectId: shop.id, address: '10.0.0.2' });
   await insertTestServer(sql, { name: 'api-3', projectId: other.id, address: '10.0.0.3' });
-  const olga = await seedUser(sql, 'olga', [{ role: 'operator', project: 'shop' }, { role: 'operator', project: 'other' }]);
+  const olga = await seedUser(sql, 'olga', [
+    { role: 'operator', project: 'shop' },
+    { role: 'operator', project: 'other' },
+  ]);
   operatorToken = await tokenFor(deps, olga, ['scan:run', 'inventory:read']);
   readOnlyToken = await tokenFor(deps, olga, ['inventory:read'], { name: 'read' });
   otherProjectToken = await tokenFor(deps, olga, ['inventory:read'], { name: 'other', projectSlug: 'other' });
@@ -83,7 +86,12 @@ describe('scanning API', () => {
   it('accepts a scan with 202, then reports each server of the batch with its reason', async () => {
     const started = await call('POST', '/api/v1/scans', operatorToken, { scope: 'shop' });
     expect(started.status).toBe(202);
-    expect(started.body.batch).toMatchObject({ scope: 'shop', scopeKind: 'project', status: 'running', total: 2 });
+    expect(started.body.batch).toMatchObject({
+      scope: 'shop',
+      scopeKind: 'project',
+      status: 'running',
+      total: 2,
+    });
     const id = started.body.batch!.id as number;
     const deadline = Date.now() + 20_000;
     let batch: Json;
@@ -92,7 +100,13 @@ describe('scanning API', () => {
       if (batch.batch?.status === 'done' || Date.now() > deadline) break;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    expect(batch.batch).toMatchObject({ status: 'done', done: 2, failed: 1, requestedBy: 'user:olga', triggeredBy: 'api' });
+    expect(batch.batch).toMatchObject({
+      status: 'done',
+      done: 2,
+      failed: 1,
+      requestedBy: 'user:olga',
+      triggeredBy: 'api',
+    });
     expect(batch.scans?.map((s) => [s.server, s.status, s.errorKind])).toEqual([
       ['api-1', 'succeeded', null],
       ['api-2', 'failed', 'command-failed'],
@@ -105,7 +119,9 @@ describe('scanning API', () => {
     expect((await call('POST', '/api/v1/scans', readOnlyToken, { scope: 'shop' })).status).toBe(403);
     const bad = await call('POST', '/api/v1/scans', operatorToken, { scope: '$(reboot)' });
     expect(bad.status).toBe(400);
-    expect((await call('POST', '/api/v1/scans', operatorToken, { scope: 'shop', extra: 1 })).status).toBe(400);
+    expect((await call('POST', '/api/v1/scans', operatorToken, { scope: 'shop', extra: 1 })).status).toBe(
+      400,
+    );
     expect((await call('GET', '/api/v1/scans', readOnlyToken)).body.items).toHaveLength(1);
   });
 

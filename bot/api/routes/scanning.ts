@@ -146,7 +146,12 @@ const FleetFindingView = FindingView.extend({
 });
 
 function fleetFindingView(f: FindingWithAge, now: Date): z.input<typeof FleetFindingView> {
-  return { ...findingView(f, now), server: f.serverName, project: f.projectSlug, result: stalenessView(f.staleness) };
+  return {
+    ...findingView(f, now),
+    server: f.serverName,
+    project: f.projectSlug,
+    result: stalenessView(f.staleness),
+  };
 }
 
 const ServerFindingsView = z.object({
@@ -155,7 +160,12 @@ const ServerFindingsView = z.object({
   result: StalenessView,
   lastGoodScanAt: Timestamp.nullable(),
   lastScan: z
-    .object({ at: Timestamp, status: z.enum(['succeeded', 'failed']), errorKind: z.string().nullable(), errorMessage: z.string().nullable() })
+    .object({
+      at: Timestamp,
+      status: z.enum(['succeeded', 'failed']),
+      errorKind: z.string().nullable(),
+      errorMessage: z.string().nullable(),
+    })
     .nullable(),
   rebootRequired: z.boolean().nullable(),
   findings: z.array(FindingView),
@@ -166,7 +176,10 @@ const FindingQuery = z
     project: ProjectSlug.optional(),
     classification: z.enum(CLASSIFICATIONS).optional(),
     severity: z.enum(SEVERITIES).optional(),
-    cve: z.string().regex(/^CVE-\d{4}-\d{4,9}$/, 'a CVE id looks like CVE-2024-12345').optional(),
+    cve: z
+      .string()
+      .regex(/^CVE-\d{4}-\d{4,9}$/, 'a CVE id looks like CVE-2024-12345')
+      .optional(),
     limit: Limit,
     cursor: Cursor,
   })
@@ -197,7 +210,11 @@ export const scanningRoutes: ApiRoute[] = [
     permission: 'scan:run',
     body: z
       .object({
-        scope: z.string().min(1).max(200).describe('a server name, a project slug, all, or server:<name> / project:<slug>'),
+        scope: z
+          .string()
+          .min(1)
+          .max(200)
+          .describe('a server name, a project slug, all, or server:<name> / project:<slug>'),
       })
       .strict(),
     response: z.object({ batch: BatchView }),

@@ -33,7 +33,9 @@ function assumeRole(config: SsmAccountConfig, roleArn: string): Credentials {
     endpoint: config.stsEndpoint ?? config.endpoint,
     maxAttempts: config.maxAttempts ?? 5,
   });
-  let cached: { accessKeyId: string; secretAccessKey: string; sessionToken?: string; expiration?: Date } | undefined;
+  let cached:
+    | { accessKeyId: string; secretAccessKey: string; sessionToken?: string; expiration?: Date }
+    | undefined;
   return async () => {
     if (cached?.expiration && cached.expiration.getTime() - REFRESH_MARGIN_MS > Date.now()) return cached;
     const out = await sts.send(
@@ -64,7 +66,10 @@ export function createSsmClient(config: SsmAccountConfig): SSMClient {
     throw new AppError('bad_request', `"${config.region}" is not an AWS region; use e.g. eu-west-1.`);
   }
   if (config.roleArn !== undefined && !ROLE_ARN.test(config.roleArn)) {
-    throw new AppError('bad_request', `"${config.roleArn}" is not an IAM role ARN (arn:aws:iam::123456789012:role/Name).`);
+    throw new AppError(
+      'bad_request',
+      `"${config.roleArn}" is not an IAM role ARN (arn:aws:iam::123456789012:role/Name).`,
+    );
   }
   return new SSMClient({
     region: config.region,
@@ -85,7 +90,14 @@ const AUTH_ERRORS = new Set([
   'MissingAuthenticationTokenException',
   'CredentialsProviderError',
 ]);
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+]);
 
 function errorName(error: unknown): string {
   if (typeof error !== 'object' || error === null) return '';
@@ -127,7 +139,17 @@ export function ssmError(error: unknown, what: string, instanceId?: string): App
     );
   }
   if (NETWORK_CODES.has(name) || /InternalServerError|ServiceUnavailable/.test(name)) {
-    return targetError('aws-ssm', 'unreachable', `Could not reach AWS Systems Manager to ${what} (${name || detail}). Try again later.`, options);
+    return targetError(
+      'aws-ssm',
+      'unreachable',
+      `Could not reach AWS Systems Manager to ${what} (${name || detail}). Try again later.`,
+      options,
+    );
   }
-  return targetError('aws-ssm', 'command-failed', `AWS Systems Manager could not ${what}: ${name ? `${name}: ` : ''}${detail}`, options);
+  return targetError(
+    'aws-ssm',
+    'command-failed',
+    `AWS Systems Manager could not ${what}: ${name ? `${name}: ` : ''}${detail}`,
+    options,
+  );
 }

@@ -141,7 +141,8 @@ export async function runDocument(run: DocumentRun, executionTimeoutSeconds?: nu
     await run.client.send(new CancelCommandCommand({ CommandId: commandId, InstanceIds: [run.instanceId] }));
   } catch (error) {
     // The command may have ended in the meantime; the caller reports the deadline either way.
-    if (nameOf(error) !== 'InvalidCommandId') throw ssmError(error, `cancel command ${commandId}`, run.instanceId);
+    if (nameOf(error) !== 'InvalidCommandId')
+      throw ssmError(error, `cancel command ${commandId}`, run.instanceId);
   }
   const confirmBy = performance.now() + CANCEL_CONFIRM_MS;
   while (performance.now() < confirmBy) {

@@ -33,7 +33,10 @@ export interface SsmExecContext {
 }
 
 /** The POSIX script for one argv: no `sudo` (the agent runs as root) and no shell parsing of input. */
-export function ssmShellScript(argv: readonly string[], options: Pick<ExecOptions, 'env' | 'stdin'> = {}): string {
+export function ssmShellScript(
+  argv: readonly string[],
+  options: Pick<ExecOptions, 'env' | 'stdin'> = {},
+): string {
   const command = quoteArgv(commandArgv(argv, { env: options.env }));
   return options.stdin === undefined
     ? `${command} </dev/null`
@@ -89,7 +92,10 @@ export async function execThroughSsm(
     agentTimeout,
   );
   const details = outcome.statusDetails;
-  if (!outcome.started || ['Undeliverable', 'Terminated', 'DeliveryTimedOut', 'InvalidPlatform'].includes(details)) {
+  if (
+    !outcome.started ||
+    ['Undeliverable', 'Terminated', 'DeliveryTimedOut', 'InvalidPlatform'].includes(details)
+  ) {
     throw targetError(
       'aws-ssm',
       'unreachable',
@@ -101,9 +107,14 @@ export async function execThroughSsm(
   const stderr = output(outcome.stderr, SSM_STDERR_MARK, cap);
   const timedOut = outcome.status === 'Deadline' || outcome.status === 'TimedOut';
   if (outcome.status === 'Cancelled') {
-    throw targetError('aws-ssm', 'command-failed', `${context.name}: the command was cancelled outside Warden.`, {
-      details: { commandId: outcome.commandId },
-    });
+    throw targetError(
+      'aws-ssm',
+      'command-failed',
+      `${context.name}: the command was cancelled outside Warden.`,
+      {
+        details: { commandId: outcome.commandId },
+      },
+    );
   }
   return {
     exitCode: timedOut ? null : outcome.responseCode,

@@ -1,4 +1,8 @@
-import { DescribeInstanceInformationCommand, type InstanceInformation, type SSMClient } from '@aws-sdk/client-ssm';
+import {
+  DescribeInstanceInformationCommand,
+  type InstanceInformation,
+  type SSMClient,
+} from '@aws-sdk/client-ssm';
 import { type Clock, systemClock } from '../../../lib/clock.js';
 import { AppError } from '../../../lib/errors.js';
 import { editAuthorizedKeys } from '../authorized-keys.js';
@@ -13,8 +17,8 @@ import {
   installResultFrom,
   isMissing,
   isPendingReboot,
-  pendingPatches,
   patchRunError,
+  pendingPatches,
   runPatchBaseline,
 } from './patching.js';
 
@@ -96,7 +100,9 @@ export function createSsmTarget(config: SsmTargetConfig, deps: SsmTargetDeps = {
     info ??= (async () => {
       try {
         const out = await client.send(
-          new DescribeInstanceInformationCommand({ Filters: [{ Key: 'InstanceIds', Values: [config.instanceId] }] }),
+          new DescribeInstanceInformationCommand({
+            Filters: [{ Key: 'InstanceIds', Values: [config.instanceId] }],
+          }),
         );
         const found = out.InstanceInformationList?.find((item) => item.InstanceId === config.instanceId);
         if (!found) throw Object.assign(new Error('not registered'), { name: 'InvalidInstanceId' });
@@ -146,11 +152,15 @@ export function createSsmTarget(config: SsmTargetConfig, deps: SsmTargetDeps = {
   }
 
   async function install(items: readonly InstallItem[], options: InstallOptions = {}) {
-    if (items.length === 0) throw new AppError('bad_request', 'Nothing to install: the list of packages is empty.');
+    if (items.length === 0)
+      throw new AppError('bad_request', 'Nothing to install: the list of packages is empty.');
     const windows = (await platform()) === 'Windows';
     if (deps.publishInstallList) {
       const yaml = installOverrideYaml(items);
-      const url = await deps.publishInstallList(yaml, `warden-${config.instanceId}-${clock.now().getTime()}.yaml`);
+      const url = await deps.publishInstallList(
+        yaml,
+        `warden-${config.instanceId}-${clock.now().getTime()}.yaml`,
+      );
       const started = performance.now();
       const outcome = await runPatchBaseline(
         context,

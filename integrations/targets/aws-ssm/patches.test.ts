@@ -40,11 +40,18 @@ describe('SSM patch mapping', () => {
         Severity: 'Unspecified',
         State: 'Missing',
       }),
-    ).toMatchObject({ package: 'KB890830', candidateVersion: 'KB890830', classification: 'bugfix', severity: 'unknown' });
+    ).toMatchObject({
+      package: 'KB890830',
+      candidateVersion: 'KB890830',
+      classification: 'bugfix',
+      severity: 'unknown',
+    });
   });
 
   it('falls back to the KBId for a title in a form it does not know', () => {
-    expect(ssmPatchToFinding({ Title: 'libc6 2.35-0ubuntu3.6', KBId: 'libc6', Classification: 'Security' })).toMatchObject({
+    expect(
+      ssmPatchToFinding({ Title: 'libc6 2.35-0ubuntu3.6', KBId: 'libc6', Classification: 'Security' }),
+    ).toMatchObject({
       package: 'libc6',
       candidateVersion: '',
     });
@@ -53,9 +60,11 @@ describe('SSM patch mapping', () => {
   it('recognises distributions from SSM platform names', () => {
     expect(osFromPlatform('Amazon Linux', '2023', 'Linux')).toMatchObject({ family: 'rhel', id: 'amzn' });
     expect(osFromPlatform('SLES', '15.5', 'Linux')).toMatchObject({ family: 'suse', id: 'sles' });
-    expect(osFromPlatform('Microsoft Windows Server 2019 Datacenter', '10.0.17763', 'Windows')).toMatchObject({
-      family: 'windows',
-    });
+    expect(osFromPlatform('Microsoft Windows Server 2019 Datacenter', '10.0.17763', 'Windows')).toMatchObject(
+      {
+        family: 'windows',
+      },
+    );
     expect(osFromPlatform('Plan 9', '4', 'Linux')).toMatchObject({ family: 'unknown', id: 'plan-9' });
   });
 });

@@ -83,11 +83,21 @@ export function ssmPatchToFinding(patch: SsmPatchData): Finding {
   const linux = LINUX_TITLE.exec(title);
   if (linux) {
     const [, name, arch, epoch, version] = linux;
-    return { ...base, package: name!, arch, candidateVersion: epoch === '0' ? version! : `${epoch}:${version}` };
+    return {
+      ...base,
+      package: name!,
+      arch,
+      candidateVersion: epoch === '0' ? version! : `${epoch}:${version}`,
+    };
   }
   if (/^KB\d+$/i.test(kbId)) {
     // A Windows update is named by its KB article, which is also what an install asks for.
-    return { ...base, package: kbId.toUpperCase(), candidateVersion: kbId.toUpperCase(), source: title || undefined };
+    return {
+      ...base,
+      package: kbId.toUpperCase(),
+      candidateVersion: kbId.toUpperCase(),
+      source: title || undefined,
+    };
   }
   return { ...base, package: kbId || title, candidateVersion: '' };
 }
@@ -115,7 +125,13 @@ export function osFromPlatform(name: string, version: string, platformType?: str
     ? [found[1], found[2]]
     : windows
       ? ['windows', 'windows']
-      : [name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, ''), 'unknown'];
+      : [
+          name
+            .toLowerCase()
+            .replace(/[^a-z0-9]+/g, '-')
+            .replace(/^-|-$/g, ''),
+          'unknown',
+        ];
   return {
     family,
     id,

@@ -49,9 +49,14 @@ export function patchRunError(context: PatchRunContext, outcome: RunOutcome, ope
     );
   }
   if (outcome.status === 'Deadline' || outcome.status === 'TimedOut') {
-    return targetError('aws-ssm', 'timeout', `${context.name}: the patch ${operation.toLowerCase()} did not finish in time and was cancelled.`, {
-      details: { commandId: outcome.commandId },
-    });
+    return targetError(
+      'aws-ssm',
+      'timeout',
+      `${context.name}: the patch ${operation.toLowerCase()} did not finish in time and was cancelled.`,
+      {
+        details: { commandId: outcome.commandId },
+      },
+    );
   }
   const kind: TargetErrorKind = isPackageLockMessage(tail) ? 'package-lock' : 'command-failed';
   return targetError(
@@ -109,7 +114,10 @@ const VERSION = /^[A-Za-z0-9][A-Za-z0-9._+:~^-]*$/;
 export function installOverrideYaml(items: readonly InstallItem[]): string {
   const patches = items.map((item) => {
     if (!NAME.test(item.package) || !VERSION.test(item.version) || (item.arch && !NAME.test(item.arch))) {
-      throw new AppError('bad_request', `"${item.package}" ${item.version} is not a package name and version Warden can send to Patch Manager.`);
+      throw new AppError(
+        'bad_request',
+        `"${item.package}" ${item.version} is not a package name and version Warden can send to Patch Manager.`,
+      );
     }
     if (/^KB\d+$/i.test(item.package)) return { id: item.package.toUpperCase() };
     const id = item.arch ? `${item.package}.${item.arch}` : item.package;
@@ -120,7 +128,11 @@ export function installOverrideYaml(items: readonly InstallItem[]): string {
 }
 
 /** One outcome for every item: Patch Manager runs a single install for the whole list. */
-export function installResultFrom(items: readonly InstallItem[], outcome: RunOutcome, durationMs: number): InstallResult {
+export function installResultFrom(
+  items: readonly InstallItem[],
+  outcome: RunOutcome,
+  durationMs: number,
+): InstallResult {
   const exec: ExecResult = {
     exitCode: outcome.status === 'Deadline' ? null : outcome.responseCode,
     signal: null,
@@ -131,10 +143,17 @@ export function installResultFrom(items: readonly InstallItem[], outcome: RunOut
     durationMs,
   };
   if (outcome.status === 'Success') {
-    return { items: items.map((item) => ({ package: item.package, version: item.version, status: 'installed' })), exec };
+    return {
+      items: items.map((item) => ({ package: item.package, version: item.version, status: 'installed' })),
+      exec,
+    };
   }
   const detail = `${outcome.stdout}`.trim().slice(-2000) || `${outcome.status} (${outcome.statusDetails})`;
-  const failure: TargetErrorKind = exec.timedOut ? 'timeout' : isPackageLockMessage(detail) ? 'package-lock' : 'command-failed';
+  const failure: TargetErrorKind = exec.timedOut
+    ? 'timeout'
+    : isPackageLockMessage(detail)
+      ? 'package-lock'
+      : 'command-failed';
   return {
     items: items.map((item) => ({ package: item.package, version: item.version, status: 'failed', detail })),
     exec,

@@ -12,11 +12,19 @@ describe('quotePowerShell', () => {
   });
 
   it('doubles the typographic single quotes PowerShell also ends a string on', () => {
-    expect(quotePowerShell('a\u2018b\u2019c\u201Ad\u201Be')).toBe("'a\u2018\u2018b\u2019\u2019c\u201A\u201Ad\u201B\u201Be'");
+    expect(quotePowerShell('a\u2018b\u2019c\u201Ad\u201Be')).toBe(
+      "'a\u2018\u2018b\u2019\u2019c\u201A\u201Ad\u201B\u201Be'",
+    );
   });
 
   it('leaves variables, subexpressions, backticks and newlines inert inside the quotes', () => {
-    for (const text of ['$env:PATH', '$(Remove-Item C:\\ -Recurse)', '`n', 'a\nb; Stop-Computer', '"double"']) {
+    for (const text of [
+      '$env:PATH',
+      '$(Remove-Item C:\\ -Recurse)',
+      '`n',
+      'a\nb; Stop-Computer',
+      '"double"',
+    ]) {
       expect(quotePowerShell(text)).toBe(`'${text}'`);
     }
   });

@@ -12,7 +12,10 @@ const SINGLE_QUOTES = /['\u2018\u2019\u201A\u201B]/g;
 
 export function quotePowerShell(arg: string): string {
   if (arg.includes('\0')) {
-    throw new AppError('bad_request', 'A command argument contains a NUL byte, which no program can receive.');
+    throw new AppError(
+      'bad_request',
+      'A command argument contains a NUL byte, which no program can receive.',
+    );
   }
   return `'${arg.replace(SINGLE_QUOTES, (quote) => quote + quote)}'`;
 }

@@ -1,5 +1,5 @@
-import { ensureTestUser } from '../../../test/sshd.js';
 import { startFakeSsm } from '../../../test/fakes/ssm.js';
+import { ensureTestUser } from '../../../test/sshd.js';
 import { runTargetContract } from '../contract.js';
 import { SSM_INLINE_STDOUT_CHARS } from './exec.js';
 import { createSsmTarget } from './index.js';

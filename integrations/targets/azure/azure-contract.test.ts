@@ -1,5 +1,5 @@
-import { ensureTestUser } from '../../../test/sshd.js';
 import { startFakeAzure } from '../../../test/fakes/azure.js';
+import { ensureTestUser } from '../../../test/sshd.js';
 import { runTargetContract } from '../contract.js';
 import { AZURE_INLINE_OUTPUT_BYTES, createAzureTarget } from './index.js';
 
@@ -23,7 +23,9 @@ runTargetContract(
         pollIntervalMs: 5,
         runCommandOverheadMs: 10_000,
       },
-      { credential: { getToken: async () => ({ token: TOKEN, expiresOnTimestamp: Date.now() + 3_600_000 }) } },
+      {
+        credential: { getToken: async () => ({ token: TOKEN, expiresOnTimestamp: Date.now() + 3_600_000 }) },
+      },
     );
     return {
       target,

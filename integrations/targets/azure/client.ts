@@ -45,12 +45,18 @@ function credentialFor(config: AzureAccountConfig, deps: AzureClientDeps): Token
   });
 }
 
-export function createComputeClient(config: AzureAccountConfig, deps: AzureClientDeps = {}): ComputeManagementClient {
+export function createComputeClient(
+  config: AzureAccountConfig,
+  deps: AzureClientDeps = {},
+): ComputeManagementClient {
   if (!GUID.test(config.subscriptionId ?? '')) {
     throw new AppError('bad_request', `"${config.subscriptionId}" is not an Azure subscription id (a GUID).`);
   }
   if (config.endpoint !== undefined && !config.endpoint.startsWith('https://')) {
-    throw new AppError('bad_request', 'The Azure endpoint must be https: bearer tokens are never sent over plain http.');
+    throw new AppError(
+      'bad_request',
+      'The Azure endpoint must be https: bearer tokens are never sent over plain http.',
+    );
   }
   return new ComputeManagementClient(credentialFor(config, deps), config.subscriptionId, {
     endpoint: config.endpoint,
@@ -69,7 +75,8 @@ export interface VmRef {
   vmName: string;
 }
 
-const VM_ID = /^\/subscriptions\/([^/]+)\/resourceGroups\/([-\w._()]{1,90})\/providers\/Microsoft\.Compute\/virtualMachines\/([A-Za-z0-9][A-Za-z0-9_.-]{0,63})$/i;
+const VM_ID =
+  /^\/subscriptions\/([^/]+)\/resourceGroups\/([-\w._()]{1,90})\/providers\/Microsoft\.Compute\/virtualMachines\/([A-Za-z0-9][A-Za-z0-9_.-]{0,63})$/i;
 
 /** The parts of a VM resource id; refuses anything that is not one. */
 export function parseVmId(resourceId: string): VmRef {
@@ -87,8 +94,19 @@ function field(error: unknown, name: string): unknown {
   return typeof error === 'object' && error !== null ? (error as Record<string, unknown>)[name] : undefined;
 }
 
-const AUTH_ERRORS = new Set(['AuthenticationError', 'CredentialUnavailableError', 'AuthenticationRequiredError']);
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH']);
+const AUTH_ERRORS = new Set([
+  'AuthenticationError',
+  'CredentialUnavailableError',
+  'AuthenticationRequiredError',
+]);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+]);
 
 /** Sorts an ARM or credential failure into the kinds a scan report shows. */
 export function azureError(error: unknown, what: string, vm?: string): AppError {
@@ -97,7 +115,10 @@ export function azureError(error: unknown, what: string, vm?: string): AppError 
   const code = String(field(error, 'code') ?? '');
   const name = String(field(error, 'name') ?? '');
   const detail = error instanceof Error ? error.message : String(error);
-  const options = { cause: error, details: { statusCode: status || undefined, azureCode: code || undefined, vm } };
+  const options = {
+    cause: error,
+    details: { statusCode: status || undefined, azureCode: code || undefined, vm },
+  };
   if (status === 401 || status === 403 || AUTH_ERRORS.has(name)) {
     return targetError(
       'azure',
@@ -107,17 +128,31 @@ export function azureError(error: unknown, what: string, vm?: string): AppError 
     );
   }
   if (status === 404) {
-    return targetError('azure', 'unreachable', `${vm ?? 'The VM'} was not found in Azure (${detail}). It may have been deleted or moved; run discovery again.`, options);
+    return targetError(
+      'azure',
+      'unreachable',
+      `${vm ?? 'The VM'} was not found in Azure (${detail}). It may have been deleted or moved; run discovery again.`,
+      options,
+    );
   }
   if (status === 429) {
-    return new IntegrationError('azure', `Azure kept throttling Warden while trying to ${what}, even after backing off. Try again in a few minutes.`, {
-      ...options,
-      retryAfter: 60,
-      details: { ...options.details, kind: 'unreachable' },
-    });
+    return new IntegrationError(
+      'azure',
+      `Azure kept throttling Warden while trying to ${what}, even after backing off. Try again in a few minutes.`,
+      {
+        ...options,
+        retryAfter: 60,
+        details: { ...options.details, kind: 'unreachable' },
+      },
+    );
   }
   if (status >= 500 || NETWORK_CODES.has(code) || name === 'AbortError') {
-    return targetError('azure', 'unreachable', `Could not reach Azure to ${what} (${code || name || status}). Try again later.`, options);
+    return targetError(
+      'azure',
+      'unreachable',
+      `Could not reach Azure to ${what} (${code || name || status}). Try again later.`,
+      options,
+    );
   }
   return targetError('azure', 'command-failed', `Azure could not ${what}: ${detail}`, options);
 }

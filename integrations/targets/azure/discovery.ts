@@ -28,7 +28,10 @@ export function azureVmToServer(vm: VirtualMachine, subscriptionId: string): Dis
 }
 
 /** Every VM in the subscription (Virtual Machines - List All, following nextLink). */
-export async function discoverAzureVms(config: AzureAccountConfig, deps: AzureDiscoveryDeps = {}): Promise<DiscoveredServer[]> {
+export async function discoverAzureVms(
+  config: AzureAccountConfig,
+  deps: AzureDiscoveryDeps = {},
+): Promise<DiscoveredServer[]> {
   const client = deps.client ?? createComputeClient(config, deps);
   const servers: DiscoveredServer[] = [];
   try {

@@ -26,7 +26,9 @@ export interface AzureExecContext {
 const INLINE_BYTES = 4096;
 
 function statusOf(error: unknown): number {
-  return typeof error === 'object' && error !== null ? Number((error as { statusCode?: unknown }).statusCode ?? 0) : 0;
+  return typeof error === 'object' && error !== null
+    ? Number((error as { statusCode?: unknown }).statusCode ?? 0)
+    : 0;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -51,7 +53,12 @@ export async function execThroughRunCommand(
   const windows = (await context.osType()) === 'Windows';
   const script = windows
     ? windowsRunnerScript(argv, options)
-    : linuxRunnerScript(argv, { env: options.env, stdin: options.stdin, timeoutSeconds: timeoutMs / 1000, maxOutputBytes: cap });
+    : linuxRunnerScript(argv, {
+        env: options.env,
+        stdin: options.stdin,
+        timeoutSeconds: timeoutMs / 1000,
+        maxOutputBytes: cap,
+      });
   return context.serialize(async () => {
     const started = performance.now();
     const deadline = started + timeoutMs + context.overheadMs;
@@ -62,7 +69,10 @@ export async function execThroughRunCommand(
           context.vm.resourceGroup,
           context.vm.vmName,
           { commandId: windows ? 'RunPowerShellScript' : 'RunShellScript', script },
-          { updateIntervalInMs: context.pollIntervalMs, abortSignal: AbortSignal.timeout(Math.max(1, Math.ceil(deadline - performance.now()))) },
+          {
+            updateIntervalInMs: context.pollIntervalMs,
+            abortSignal: AbortSignal.timeout(Math.max(1, Math.ceil(deadline - performance.now()))),
+          },
         );
         statuses = result.value ?? [];
         break;
@@ -94,7 +104,11 @@ export async function execThroughRunCommand(
         signal: null,
         stdout: keptOut.text,
         stderr: keptErr.text,
-        truncated: keptOut.cut || keptErr.cut || Buffer.byteLength(out) >= INLINE_BYTES || Buffer.byteLength(err) >= INLINE_BYTES,
+        truncated:
+          keptOut.cut ||
+          keptErr.cut ||
+          Buffer.byteLength(out) >= INLINE_BYTES ||
+          Buffer.byteLength(err) >= INLINE_BYTES,
         timedOut: false,
         durationMs,
       };

@@ -4,15 +4,33 @@ import { AppError } from '../../../lib/errors.js';
 import { editAuthorizedKeys } from '../authorized-keys.js';
 import { targetError } from '../errors.js';
 import { DEFAULT_COMMAND_TIMEOUT_MS, outputCap } from '../output.js';
-import type { ExecOptions, InstallItem, InstallOptions, ScanResult, SnapshotResult, Target } from '../types.js';
-import { type AzureAccountConfig, type AzureClientDeps, azureError, createComputeClient, parseVmId } from './client.js';
+import type {
+  ExecOptions,
+  InstallItem,
+  InstallOptions,
+  ScanResult,
+  SnapshotResult,
+  Target,
+} from '../types.js';
+import {
+  type AzureAccountConfig,
+  type AzureClientDeps,
+  azureError,
+  createComputeClient,
+  parseVmId,
+} from './client.js';
 import { execThroughRunCommand } from './exec.js';
 import { installPatches } from './install.js';
 import { azurePatchToFinding, osFromImage } from './patches.js';
 
 export type { AzureAccountConfig, AzureClientDeps, TokenCredential, VmRef } from './client.js';
 export { azureError, createComputeClient, parseVmId } from './client.js';
-export { type AzureDiscoveryDeps, azureVmToServer, type DiscoveredServer, discoverAzureVms } from './discovery.js';
+export {
+  type AzureDiscoveryDeps,
+  azureVmToServer,
+  type DiscoveredServer,
+  discoverAzureVms,
+} from './discovery.js';
 export { azureInstallBody } from './install.js';
 export { azureClassification, azurePatchToFinding, azureSeverity, osFromImage } from './patches.js';
 export { AZURE_INLINE_OUTPUT_BYTES, linuxRunnerScript, parseRunnerOutput } from './runner.js';
@@ -58,7 +76,10 @@ const LABEL = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,40}$/;
 export function createAzureTarget(config: AzureTargetConfig, deps: AzureTargetDeps = {}): Target {
   const ref = parseVmId(config.resourceId);
   if (ref.subscriptionId.toLowerCase() !== config.subscriptionId.toLowerCase()) {
-    throw new AppError('bad_request', `${config.resourceId} is not in subscription ${config.subscriptionId}.`);
+    throw new AppError(
+      'bad_request',
+      `${config.resourceId} is not in subscription ${config.subscriptionId}.`,
+    );
   }
   const client = deps.client ?? createComputeClient(config, deps);
   const clock = deps.clock ?? systemClock;
@@ -86,7 +107,10 @@ export function createAzureTarget(config: AzureTargetConfig, deps: AzureTargetDe
     return run;
   }
 
-  const options = () => ({ updateIntervalInMs: pollIntervalMs, abortSignal: AbortSignal.timeout(patchTimeoutMs) });
+  const options = () => ({
+    updateIntervalInMs: pollIntervalMs,
+    abortSignal: AbortSignal.timeout(patchTimeoutMs),
+  });
   const execContext = {
     client,
     vm: ref,
@@ -98,7 +122,8 @@ export function createAzureTarget(config: AzureTargetConfig, deps: AzureTargetDe
     overheadMs: config.runCommandOverheadMs ?? 5 * 60 * 1000,
     serialize,
   };
-  const exec = (argv: readonly string[], execOptions?: ExecOptions) => execThroughRunCommand(execContext, argv, execOptions);
+  const exec = (argv: readonly string[], execOptions?: ExecOptions) =>
+    execThroughRunCommand(execContext, argv, execOptions);
 
   async function scan(): Promise<ScanResult> {
     const model = await vm();
@@ -110,7 +135,11 @@ export function createAzureTarget(config: AzureTargetConfig, deps: AzureTargetDe
       throw azureError(error, 'assess patches', name);
     }
     if (result.status !== 'Succeeded' && result.status !== 'CompletedWithWarnings') {
-      throw targetError('azure', 'command-failed', `${name}: the patch assessment ended ${result.status ?? 'without a status'}: ${result.error?.message ?? 'no detail'}.`);
+      throw targetError(
+        'azure',
+        'command-failed',
+        `${name}: the patch assessment ended ${result.status ?? 'without a status'}: ${result.error?.message ?? 'no detail'}.`,
+      );
     }
     const image = model.storageProfile?.imageReference;
     return {
@@ -148,7 +177,10 @@ export function createAzureTarget(config: AzureTargetConfig, deps: AzureTargetDe
 
   async function snapshot({ label }: { label: string }): Promise<SnapshotResult> {
     if (!LABEL.test(label ?? '')) {
-      throw new AppError('bad_request', `"${label}" cannot name a snapshot: use up to 41 letters, digits, "_", "." and "-".`);
+      throw new AppError(
+        'bad_request',
+        `"${label}" cannot name a snapshot: use up to 41 letters, digits, "_", "." and "-".`,
+      );
     }
     const model = await vm();
     const diskId = model.storageProfile?.osDisk?.managedDisk?.id;
@@ -171,7 +203,9 @@ export function createAzureTarget(config: AzureTargetConfig, deps: AzureTargetDe
         options(),
       );
       return {
-        id: made.id ?? `/subscriptions/${ref.subscriptionId}/resourceGroups/${ref.resourceGroup}/providers/Microsoft.Compute/snapshots/${snapshotName}`,
+        id:
+          made.id ??
+          `/subscriptions/${ref.subscriptionId}/resourceGroups/${ref.resourceGroup}/providers/Microsoft.Compute/snapshots/${snapshotName}`,
         createdAt: made.timeCreated ?? now,
       };
     } catch (error) {
@@ -180,7 +214,8 @@ export function createAzureTarget(config: AzureTargetConfig, deps: AzureTargetDe
   }
 
   async function linuxOnly(what: string): Promise<void> {
-    if ((await osType()) === 'Windows') throw new AppError('bad_request', `${what} is for Linux authorized_keys; ${name} runs Windows.`);
+    if ((await osType()) === 'Windows')
+      throw new AppError('bad_request', `${what} is for Linux authorized_keys; ${name} runs Windows.`);
   }
 
   return {

@@ -17,7 +17,11 @@ const KB = /^(KB)?\d{4,8}$/i;
  * reference's "packageName_packageVersion" is not what the extension parses). Windows: the KB
  * numbers in `windowsParameters.kbNumbersToInclude`. Never reboots: Warden schedules reboots.
  */
-export function azureInstallBody(osType: 'Linux' | 'Windows', items: readonly InstallItem[], maximumDuration: string): InstallBody {
+export function azureInstallBody(
+  osType: 'Linux' | 'Windows',
+  items: readonly InstallItem[],
+  maximumDuration: string,
+): InstallBody {
   if (items.length === 0) {
     // An empty inclusion list means "everything" to the patch extension.
     throw new AppError('bad_request', 'Nothing to install: the list of packages is empty.');
@@ -27,7 +31,11 @@ export function azureInstallBody(osType: 'Linux' | 'Windows', items: readonly In
   }
   if (osType === 'Windows') {
     const bad = items.find((item) => !KB.test(item.package));
-    if (bad) throw new AppError('bad_request', `"${bad.package}" is not a KB number; Windows updates are installed by KB.`);
+    if (bad)
+      throw new AppError(
+        'bad_request',
+        `"${bad.package}" is not a KB number; Windows updates are installed by KB.`,
+      );
     return {
       maximumDuration,
       rebootSetting: 'Never',
@@ -36,7 +44,10 @@ export function azureInstallBody(osType: 'Linux' | 'Windows', items: readonly In
   }
   const bad = items.find((item) => !NAME.test(item.package) || !VERSION.test(item.version));
   if (bad) {
-    throw new AppError('bad_request', `"${bad.package}" ${bad.version} is not a package name and version Warden can send to Azure.`);
+    throw new AppError(
+      'bad_request',
+      `"${bad.package}" ${bad.version} is not a package name and version Warden can send to Azure.`,
+    );
   }
   return {
     maximumDuration,
@@ -75,7 +86,8 @@ export async function installPatches(run: InstallRun): Promise<InstallResult> {
     const found = patches.find((patch) =>
       run.osType === 'Windows' ? patch.kbId?.replace(/^KB/i, '') === kb : patch.name === item.package,
     );
-    if (found?.installationState === 'Installed') return { package: item.package, version: item.version, status: 'installed' };
+    if (found?.installationState === 'Installed')
+      return { package: item.package, version: item.version, status: 'installed' };
     return {
       package: item.package,
       version: item.version,

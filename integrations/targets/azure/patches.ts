@@ -41,7 +41,10 @@ const WINDOWS: Record<string, Classification> = {
 const RANK: Classification[] = ['security', 'bugfix', 'enhancement', 'other'];
 
 /** The most pressing class among the patch's classifications. */
-export function azureClassification(classifications: readonly string[] | undefined, osType: 'Linux' | 'Windows'): Classification {
+export function azureClassification(
+  classifications: readonly string[] | undefined,
+  osType: 'Linux' | 'Windows',
+): Classification {
   const mapped = (classifications ?? []).map((value) => {
     const key = value.toLowerCase().replace(/[^a-z]/g, '');
     if (osType === 'Linux') return key === 'critical' || key === 'security' ? 'security' : 'other';
@@ -51,7 +54,10 @@ export function azureClassification(classifications: readonly string[] | undefin
 }
 
 /** Only Linux Critical says anything about severity; everything else is unknown. */
-export function azureSeverity(classifications: readonly string[] | undefined, osType: 'Linux' | 'Windows'): Severity {
+export function azureSeverity(
+  classifications: readonly string[] | undefined,
+  osType: 'Linux' | 'Windows',
+): Severity {
   const critical = (classifications ?? []).some((value) => value.trim().toLowerCase() === 'critical');
   return osType === 'Linux' && critical ? 'critical' : 'unknown';
 }

@@ -1,6 +1,6 @@
+import { quotePowerShell } from '../aws-ssm/powershell.js';
 import { commandArgv, quoteArg, quoteArgv } from '../shell-quote.js';
 import type { ExecOptions } from '../types.js';
-import { quotePowerShell } from '../aws-ssm/powershell.js';
 
 /**
  * The script Run Command executes for one exec. Run Command (the action form) returns no exit
@@ -88,9 +88,14 @@ export function parseRunnerOutput(message: string): RunnerResult | null {
  * for PowerShell, the exit code printed last (Run Command does not report it). No in-script
  * timeout here: the deadline is the caller's, and the note in the README applies.
  */
-export function windowsRunnerScript(argv: readonly string[], options: Pick<ExecOptions, 'env' | 'stdin'>): string[] {
+export function windowsRunnerScript(
+  argv: readonly string[],
+  options: Pick<ExecOptions, 'env' | 'stdin'>,
+): string[] {
   commandArgv(argv, { env: options.env });
-  const lines = Object.entries(options.env ?? {}).map(([name, value]) => `$env:${name} = ${quotePowerShell(value)}`);
+  const lines = Object.entries(options.env ?? {}).map(
+    ([name, value]) => `$env:${name} = ${quotePowerShell(value)}`,
+  );
   const call = `& ${argv.map(quotePowerShell).join(' ')}`;
   lines.push(options.stdin === undefined ? call : `${quotePowerShell(options.stdin)} | ${call}`);
   lines.push('$warden_rc = $LASTEXITCODE', "Write-Output ''", 'Write-Output "warden-exit=$warden_rc"');
