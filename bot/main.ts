@@ -305,8 +305,15 @@ export async function startWarden(options: WardenOptions): Promise<Warden> {
       // route() adopts a sub-app of any context type: the console's routes use none of AppEnv.
       mounts.push({ path: '/', app: new Hono<AppEnv>().route('/', createConsoleRoutes({ deps, registry })) });
     }
+    // Slack's acknowledgements commit on a small pool of their own, never queued behind slow work
+    // (embedded PGlite is a single session, so there it shares the one pool).
+    const slackIngress = config.slack && !config.embedded ? connect(db.target, { max: 4 }) : undefined;
+    if (slackIngress) teardown.push({ name: 'slack ingress pool', run: () => slackIngress.end({ timeout: 5 }) });
     const slack = config.slack
-      ? createSlackApp(config.slack, deps, registry, { ...(slackChat ? { platform: slackChat } : {}) })
+      ? createSlackApp(config.slack, deps, registry, {
+          ...(slackChat ? { platform: slackChat } : {}),
+          ...(slackIngress ? { ingressSql: slackIngress } : {}),
+        })
       : undefined;
     if (slack) {
       mounts.push({ path: '/slack', app: slack.routes });

@@ -1,6 +1,6 @@
 import type { Interaction, InteractionResult, PlatformUser, Reply } from '../bot/chat/model.js';
 import { AppError, isAppError } from '../lib/errors.js';
-import { withTx } from '../storage/db.js';
+import { type Queryable, withTx } from '../storage/db.js';
 import { finishInteraction, recordInteraction, storableText } from '../storage/interactions.js';
 import {
   addIdentity,
@@ -22,6 +22,11 @@ export interface HandleOptions {
    * the platform then (Slack's 3 s budget) and let the work finish after the acknowledgement.
    */
   onRecorded?: (recorded: { id: number; duplicate: boolean }) => void;
+  /**
+   * Where the interaction is recorded; default `deps.sql`. An adapter may keep a small pool of
+   * its own so that recording (and so acknowledging) never queues behind slow work.
+   */
+  recordWith?: Queryable;
 }
 
 /**
@@ -38,7 +43,7 @@ export async function handleInteraction(
   options: HandleOptions = {},
 ): Promise<InteractionResult> {
   const { platform, externalId } = interaction.user;
-  const recorded = await recordInteraction(deps.sql, {
+  const recorded = await recordInteraction(options.recordWith ?? deps.sql, {
     platform,
     dedupeKey: interaction.dedupeKey,
     userRef: `${platform}:${externalId}`,

@@ -73,7 +73,10 @@ export interface GrantOnServer {
 }
 
 /** Every grant (any status) that covered one of these servers: what logins are matched against. */
-export async function listGrantsOnServers(sql: Queryable, serverIds: readonly number[]): Promise<GrantOnServer[]> {
+export async function listGrantsOnServers(
+  sql: Queryable,
+  serverIds: readonly number[],
+): Promise<GrantOnServer[]> {
   if (serverIds.length === 0) return [];
   return sql<GrantOnServer[]>`
     select g.id as "grantId", gs.server_id as "serverId", u.handle as requester, g.login,

@@ -71,7 +71,12 @@ export async function beatRotation(sql: Queryable, id: number, at: Date): Promis
   await sql`update key_rotations set heartbeat_at = ${at} where id = ${id}`;
 }
 
-export async function markRotationSwitched(sql: Queryable, id: number, newKeyId: number, at: Date): Promise<void> {
+export async function markRotationSwitched(
+  sql: Queryable,
+  id: number,
+  newKeyId: number,
+  at: Date,
+): Promise<void> {
   await sql`
     update key_rotations set status = 'switched', new_key_id = ${newKeyId}, heartbeat_at = ${at}
     where id = ${id}`;

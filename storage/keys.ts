@@ -82,7 +82,10 @@ export async function getKey(sql: Queryable, id: number): Promise<KeyRecord | un
   return row;
 }
 
-export async function getKeyByFingerprint(sql: Queryable, fingerprint: string): Promise<KeyRecord | undefined> {
+export async function getKeyByFingerprint(
+  sql: Queryable,
+  fingerprint: string,
+): Promise<KeyRecord | undefined> {
   const [row] = await sql<KeyRecord[]>`${keySelect(sql)} where k.fingerprint = ${fingerprint}`;
   return row;
 }
@@ -310,5 +313,8 @@ export async function redactPastedText(
     where platform = ${input.platform} and dedupe_key = ${input.dedupeKey} and body ? 'text'`;
   await sql`
     update console_messages set body = jsonb_set(body, '{text}', to_jsonb(${input.note}::text))
-    where body ->> 'text' like ${`%${input.text.trim().slice(0, 200).replace(/[\\%_]/g, (c) => `\\${c}`)}%`}`;
+    where body ->> 'text' like ${`%${input.text
+      .trim()
+      .slice(0, 200)
+      .replace(/[\\%_]/g, (c) => `\\${c}`)}%`}`;
 }

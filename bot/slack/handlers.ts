@@ -118,7 +118,10 @@ export async function onCommand(ctx: SlackContext, body: unknown, ack: Ack): Pro
   const committed = new Promise<void>((resolve) => {
     recorded = resolve;
   });
-  const work = handleInteraction(interaction, ctx.deps, ctx.registry, { onRecorded: () => recorded() });
+  const work = handleInteraction(interaction, ctx.deps, ctx.registry, {
+    onRecorded: () => recorded(),
+    recordWith: ctx.ingressSql,
+  });
   // Nothing is acknowledged before the commit: a failure to record reaches Slack as an error.
   await Promise.race([committed, work]);
   const early = await within(work, ctx.fastReplyMs);
@@ -154,6 +157,7 @@ export async function onAction(ctx: SlackContext, body: unknown, ack: Ack): Prom
   }
   let acked = false;
   const result = await handleInteraction(interaction, ctx.deps, ctx.registry, {
+    recordWith: ctx.ingressSql,
     onRecorded: () => {
       acked = true;
       void ack();
@@ -181,7 +185,7 @@ export async function onViewSubmission(ctx: SlackContext, body: unknown, ack: Ac
   const meta = decodeMeta(view.private_metadata) ?? { channel: '' };
   const interaction = formInteraction(submission, who.user, ctx.deps.clock.now(), meta);
   const handle = interaction.replyHandle as SlackReplyHandle;
-  const work = handleInteraction(interaction, ctx.deps, ctx.registry);
+  const work = handleInteraction(interaction, ctx.deps, ctx.registry, { recordWith: ctx.ingressSql });
   const early = await within(work, VIEW_BUDGET_MS);
   if (!early) {
     await ack();

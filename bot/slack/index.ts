@@ -5,7 +5,7 @@ import type { Registry } from '../../commands/registry.js';
 import type { Deliverer } from '../../jobs/outbox-worker.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
-import type { Queryable } from '../../storage/db.js';
+import type { Queryable, Sql } from '../../storage/db.js';
 import { createChatDeliverer } from '../chat/deliver.js';
 import type { AppEnv } from '../http/context.js';
 import type { SlackConfig } from './config.js';
@@ -50,6 +50,12 @@ export interface SlackAppOptions {
   homeSources?: HomeSources;
   /** See SlackContext.fastReplyMs; default 1,500 ms (Slack waits 3 s). */
   fastReplyMs?: number;
+  /**
+   * A small pool of its own for what must commit before the acknowledgement (replay cache,
+   * recording the interaction), so acknowledgements never wait behind decisions and outbox
+   * deliveries on the main pool. Default `deps.sql` (embedded PGlite is one session anyway).
+   */
+  ingressSql?: Sql;
 }
 
 /** The outgoing side alone: what the outbox worker needs, before the rest of Warden exists. */
@@ -83,8 +89,10 @@ export function createSlackApp(
   const platform = options.platform ?? createSlackChat(config, deps);
   const identity = createSlackIdentity({ sql: deps.sql, client: platform.client, clock: deps.clock, log });
   const background = new Set<Promise<unknown>>();
+  const ingressSql = options.ingressSql ?? deps.sql;
   const ctx: SlackContext = {
     deps,
+    ingressSql,
     registry,
     platform,
     identity,
@@ -103,14 +111,14 @@ export function createSlackApp(
     socket = createSlackSocket({
       appToken: config.appToken!,
       apiUrl: config.apiUrl,
-      sql: deps.sql,
+      sql: ingressSql,
       clock: deps.clock,
       log,
     });
   } else {
     http = createSlackHttpReceiver({
       signingSecret: config.signingSecret!,
-      sql: deps.sql,
+      sql: ingressSql,
       clock: deps.clock,
       log,
     });

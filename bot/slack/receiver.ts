@@ -2,7 +2,7 @@ import type { App, Receiver, ReceiverEvent } from '@slack/bolt';
 import { type Context, Hono } from 'hono';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
-import type { Queryable } from '../../storage/db.js';
+import type { Sql } from '../../storage/db.js';
 import { purgeExpiredSlackRequests, rememberEventId, rememberSignature } from '../../storage/slack.js';
 import type { AppEnv } from '../http/context.js';
 import { errorResponse } from '../http/errors.js';
@@ -18,7 +18,8 @@ import { describeFailure, SIGNATURE_WINDOW_SECONDS, verifySlackSignature } from 
  */
 export interface SlackHttpReceiverOptions {
   signingSecret: string;
-  sql: Queryable;
+  /** The pool for the replay cache and event ids (the adapter's own, so they never queue). */
+  sql: Sql;
   clock: Clock;
   log: Logger;
   /** Largest body accepted; Slack's payloads are far smaller. Default 1 MiB. */

@@ -1,6 +1,7 @@
 import type { Deps } from '../../commands/deps.js';
 import type { Registry } from '../../commands/registry.js';
 import type { Logger } from '../../lib/logger.js';
+import type { Sql } from '../../storage/db.js';
 import type { Reply } from '../chat/model.js';
 import type { HomeSources } from './home.js';
 import type { SlackIdentity } from './identity.js';
@@ -15,6 +16,8 @@ import { renderReply } from './render.js';
  */
 export interface SlackContext {
   deps: Deps;
+  /** Where interactions are recorded before the acknowledgement (a pool of their own, or deps.sql). */
+  ingressSql: Sql;
   registry: Registry;
   platform: SlackPlatform;
   identity: SlackIdentity;

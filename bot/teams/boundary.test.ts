@@ -19,7 +19,9 @@ describe('the Teams SDK boundary', () => {
   it('is imported only by bot/teams/', () => {
     const outside = sources(ROOT)
       .filter((file) => !path.relative(ROOT, file).startsWith(`bot${path.sep}teams${path.sep}`))
-      .filter((file) => /from\s+['"]@microsoft\/agents-|require\(\s*['"]@microsoft\/agents-/.test(readFileSync(file, 'utf8')))
+      .filter((file) =>
+        /from\s+['"]@microsoft\/agents-|require\(\s*['"]@microsoft\/agents-/.test(readFileSync(file, 'utf8')),
+      )
       .map((file) => path.relative(ROOT, file));
     expect(outside).toEqual([]);
   });

@@ -11,13 +11,18 @@ import { type AuditReport, buildAuditReport, DEFAULT_SINCE_MS } from './report.j
 const SHOWN_FINDINGS = 15;
 const SEVERITY_ORDER = { high: 0, medium: 1, low: 2 } as const;
 
-export function summaryReply(report: AuditReport, options: { label: string; period: string; apiUrl: string }): Reply {
+export function summaryReply(
+  report: AuditReport,
+  options: { label: string; period: string; apiUrl: string },
+): Reply {
   const collected = report.servers.filter((s) => s.collected).length;
   const flaggedLogins = report.logins.filter((l) => l.flagged).length;
   const unknownAccounts = report.accounts.filter((a) => !a.known).length;
   const flaggedKeys = report.authorizedKeys.filter((k) => k.flagged).length;
   const overdue = report.keys.filter((k) => k.overdue).length;
-  const findings = [...report.findings].sort((a, b) => SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity]);
+  const findings = [...report.findings].sort(
+    (a, b) => SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity],
+  );
   return {
     visibility: 'private',
     tone: findings.some((f) => f.severity === 'high') ? 'warning' : 'info',
@@ -25,7 +30,10 @@ export function summaryReply(report: AuditReport, options: { label: string; peri
     fields: [
       { label: 'Servers read', value: `${collected} of ${report.servers.length}` },
       { label: 'Commands Warden ran', value: String(report.commands.length) },
-      { label: 'Logins', value: `${report.logins.length} (${flaggedLogins} matching no grant or service key)` },
+      {
+        label: 'Logins',
+        value: `${report.logins.length} (${flaggedLogins} matching no grant or service key)`,
+      },
       { label: 'Unknown login-shell accounts', value: String(unknownAccounts) },
       { label: 'authorized_keys entries', value: `${report.authorizedKeys.length} (${flaggedKeys} flagged)` },
       { label: 'Keys overdue for rotation', value: `${overdue} of ${report.keys.length}` },
@@ -48,7 +56,8 @@ export function summaryReply(report: AuditReport, options: { label: string; peri
 export const auditReportCommand: CommandSpec = {
   path: ['audit', 'report'],
   usage: 'audit report [project|server] [since <duration>]',
-  summary: 'Post-action audit: commands Warden ran, logins by grant, unknown accounts and keys, overdue rotations',
+  summary:
+    'Post-action audit: commands Warden ran, logins by grant, unknown accounts and keys, overdue rotations',
   permission: 'audit:read',
   keywords: ['since'],
   maxPositional: 1,
@@ -57,7 +66,8 @@ export const auditReportCommand: CommandSpec = {
     const sinceMs = args.keywords.since ? parseDuration(args.keywords.since) : DEFAULT_SINCE_MS;
     const since = new Date(ctx.deps.clock.now().getTime() - sinceMs);
     const isProject = name !== undefined && (await getProjectBySlug(ctx.deps.sql, name)) !== undefined;
-    const input = name === undefined ? { since } : isProject ? { project: name, since } : { server: name, since };
+    const input =
+      name === undefined ? { since } : isProject ? { project: name, since } : { server: name, since };
     const report = await buildAuditReport(ctx.deps, ctx.actor, input);
     const query = new URLSearchParams({
       ...(name === undefined ? {} : isProject ? { project: name } : { server: name }),

@@ -1,7 +1,18 @@
 import type { Target } from '../../integrations/targets/types.js';
 import type { Server } from '../../storage/inventory.js';
-import { AUDIT_ACCOUNTS_SCRIPT, AUDIT_LOGINS_SCRIPT, DEFAULT_AUTH_LOGS, journalTime, LOG_PATH } from '../keys/remote.js';
-import { type ParsedAccounts, type ParsedLogins, parseAccountsOutput, parseLoginsOutput } from './report-parse.js';
+import {
+  AUDIT_ACCOUNTS_SCRIPT,
+  AUDIT_LOGINS_SCRIPT,
+  DEFAULT_AUTH_LOGS,
+  journalTime,
+  LOG_PATH,
+} from '../keys/remote.js';
+import {
+  type ParsedAccounts,
+  type ParsedLogins,
+  parseAccountsOutput,
+  parseLoginsOutput,
+} from './report-parse.js';
 
 /**
  * What the audit report reads on one server, through its Target, with two fixed scripts whose
@@ -41,8 +52,10 @@ export async function collectEvidence(
   });
   const accounts = parseAccountsOutput(accountsRun.stdout);
   if (accountsRun.truncated || !accounts.complete) gaps.push('the account listing was cut short');
-  if (accountsRun.exitCode !== 0) gaps.push(`the account listing exited ${accountsRun.exitCode ?? accountsRun.signal}`);
-  for (const u of accounts.unreadable) gaps.push(`could not read ${u.file} (give Warden sudo on ${server.name})`);
+  if (accountsRun.exitCode !== 0)
+    gaps.push(`the account listing exited ${accountsRun.exitCode ?? accountsRun.signal}`);
+  for (const u of accounts.unreadable)
+    gaps.push(`could not read ${u.file} (give Warden sudo on ${server.name})`);
   for (const s of accounts.symlinks) gaps.push(`${s.file} is a symbolic link; not followed`);
 
   const loginsRun = await target.exec(

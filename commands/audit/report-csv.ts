@@ -36,28 +36,121 @@ function row(values: Record<(typeof CSV_COLUMNS)[number], Cell>): string[] {
 /** The rows (without the header), as they read back from the CSV. */
 export function csvRows(report: AuditReport): string[][] {
   const out: string[][] = [];
-  const blank = { at: null, server: null, login: null, fingerprint: null, match: null, flagged: null, subject: null, detail: null, chase: null };
+  const blank = {
+    at: null,
+    server: null,
+    login: null,
+    fingerprint: null,
+    match: null,
+    flagged: null,
+    subject: null,
+    detail: null,
+    chase: null,
+  };
   for (const s of report.servers) {
-    out.push(row({ ...blank, section: 'server', server: s.name, match: s.collected ? 'collected' : 'not collected', flagged: !s.collected, subject: s.project, detail: s.gaps.join('; '), chase: s.owner }));
+    out.push(
+      row({
+        ...blank,
+        section: 'server',
+        server: s.name,
+        match: s.collected ? 'collected' : 'not collected',
+        flagged: !s.collected,
+        subject: s.project,
+        detail: s.gaps.join('; '),
+        chase: s.owner,
+      }),
+    );
   }
   for (const c of report.commands) {
-    out.push(row({ ...blank, section: 'command', at: c.at, server: c.server, match: c.source, subject: c.command, detail: `for ${c.for} (${c.ref})`, chase: c.for }));
+    out.push(
+      row({
+        ...blank,
+        section: 'command',
+        at: c.at,
+        server: c.server,
+        match: c.source,
+        subject: c.command,
+        detail: `for ${c.for} (${c.ref})`,
+        chase: c.for,
+      }),
+    );
   }
   for (const l of report.logins) {
-    out.push(row({ section: 'login', at: l.at, server: l.server, login: l.login, fingerprint: l.fingerprint, match: l.match, flagged: l.flagged, subject: `from ${l.from} port ${l.port} (${l.keyType})`, detail: l.note, chase: l.user }));
+    out.push(
+      row({
+        section: 'login',
+        at: l.at,
+        server: l.server,
+        login: l.login,
+        fingerprint: l.fingerprint,
+        match: l.match,
+        flagged: l.flagged,
+        subject: `from ${l.from} port ${l.port} (${l.keyType})`,
+        detail: l.note,
+        chase: l.user,
+      }),
+    );
   }
   for (const a of report.accounts) {
-    out.push(row({ ...blank, section: 'account', server: a.server, login: a.user, match: a.known ? 'known' : 'unknown', flagged: !a.known, subject: `uid ${a.uid} shell ${a.shell}`, detail: a.note }));
+    out.push(
+      row({
+        ...blank,
+        section: 'account',
+        server: a.server,
+        login: a.user,
+        match: a.known ? 'known' : 'unknown',
+        flagged: !a.known,
+        subject: `uid ${a.uid} shell ${a.shell}`,
+        detail: a.note,
+      }),
+    );
   }
   for (const k of report.authorizedKeys) {
-    out.push(row({ section: 'authorized-key', at: null, server: k.server, login: k.login, fingerprint: k.fingerprint, match: k.match, flagged: k.flagged, subject: `${k.file}:${k.line}${k.comment ? ` ${k.comment}` : ''}`, detail: k.note, chase: k.user }));
+    out.push(
+      row({
+        section: 'authorized-key',
+        at: null,
+        server: k.server,
+        login: k.login,
+        fingerprint: k.fingerprint,
+        match: k.match,
+        flagged: k.flagged,
+        subject: `${k.file}:${k.line}${k.comment ? ` ${k.comment}` : ''}`,
+        detail: k.note,
+        chase: k.user,
+      }),
+    );
   }
   for (const k of report.keys) {
     const next = k.nextRotationAt ? `; next ${k.nextRotationAt.toISOString()}` : '';
-    out.push(row({ ...blank, section: 'key', at: k.lastRotatedAt, server: k.servers.join(' '), fingerprint: k.fingerprint, match: k.kind, flagged: k.overdue, subject: k.purpose, detail: `${k.rotationPolicy}${next}${k.overdue ? ' (OVERDUE)' : ''}`, chase: k.owner }));
+    out.push(
+      row({
+        ...blank,
+        section: 'key',
+        at: k.lastRotatedAt,
+        server: k.servers.join(' '),
+        fingerprint: k.fingerprint,
+        match: k.kind,
+        flagged: k.overdue,
+        subject: k.purpose,
+        detail: `${k.rotationPolicy}${next}${k.overdue ? ' (OVERDUE)' : ''}`,
+        chase: k.owner,
+      }),
+    );
   }
   for (const f of report.findings) {
-    out.push(row({ ...blank, section: 'finding', server: f.server, match: f.severity, flagged: true, subject: f.subject, detail: f.message, chase: f.chase }));
+    out.push(
+      row({
+        ...blank,
+        section: 'finding',
+        server: f.server,
+        match: f.severity,
+        flagged: true,
+        subject: f.subject,
+        detail: f.message,
+        chase: f.chase,
+      }),
+    );
   }
   return out;
 }

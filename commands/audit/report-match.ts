@@ -33,13 +33,19 @@ export interface ServerKnowledge {
 /** sshd and Warden's clocks may differ a little: a login this close to a grant's edges counts. */
 export const GRANT_SLACK_MS = 5 * 60_000;
 
-function result(match: KeyMatch, flagged: boolean, note: string, extra: Partial<MatchResult> = {}): MatchResult {
+function result(
+  match: KeyMatch,
+  flagged: boolean,
+  note: string,
+  extra: Partial<MatchResult> = {},
+): MatchResult {
   return { match, flagged, note, keyId: null, grantId: null, user: null, ...extra };
 }
 
 function inWindow(grant: GrantOnServer, at: Date): boolean {
   return (
-    at.getTime() >= grant.startsAt.getTime() - GRANT_SLACK_MS && at.getTime() <= grant.endsAt.getTime() + GRANT_SLACK_MS
+    at.getTime() >= grant.startsAt.getTime() - GRANT_SLACK_MS &&
+    at.getTime() <= grant.endsAt.getTime() + GRANT_SLACK_MS
   );
 }
 
@@ -53,10 +59,15 @@ export function matchLogin(login: SshdLogin, k: ServerKnowledge): MatchResult {
     if (login.certificate) {
       const ca = k.keysByFingerprint.get(login.certificate.caFingerprint);
       if (!ca || ca.kind !== 'ca') {
-        return result('unknown', true, `certificate signed by a CA Warden does not know (${login.certificate.caFingerprint})`, {
-          grantId: covering.grantId,
-          user: covering.requester,
-        });
+        return result(
+          'unknown',
+          true,
+          `certificate signed by a CA Warden does not know (${login.certificate.caFingerprint})`,
+          {
+            grantId: covering.grantId,
+            user: covering.requester,
+          },
+        );
       }
     }
     const when = login.at ? '' : ' (the log line has no time, so the window was not checked)';
@@ -68,29 +79,45 @@ export function matchLogin(login: SshdLogin, k: ServerKnowledge): MatchResult {
   }
   if (grants.length > 0) {
     const g = grants[grants.length - 1]!;
-    return result('grant', true, `outside grant #${g.grantId}'s window (${g.startsAt.toISOString()} – ${g.endsAt.toISOString()})`, {
-      grantId: g.grantId,
-      user: g.requester,
-      keyId: key?.id ?? null,
-    });
+    return result(
+      'grant',
+      true,
+      `outside grant #${g.grantId}'s window (${g.startsAt.toISOString()} – ${g.endsAt.toISOString()})`,
+      {
+        grantId: g.grantId,
+        user: g.requester,
+        keyId: key?.id ?? null,
+      },
+    );
   }
   if (!key) return result('unknown', true, 'no key Warden knows');
   const owner = { keyId: key.id, user: key.ownerHandle };
   if (key.kind === 'service') {
     if (key.retiredAt && login.at && login.at.getTime() > key.retiredAt.getTime() + GRANT_SLACK_MS) {
-      return result('retired', true, `Warden service key retired ${key.retiredAt.toISOString()} still logged in`, owner);
+      return result(
+        'retired',
+        true,
+        `Warden service key retired ${key.retiredAt.toISOString()} still logged in`,
+        owner,
+      );
     }
     return result('service', false, 'Warden service key', owner);
   }
   if (key.kind === 'user') {
-    return result('user-key', true, `@${key.ownerHandle}'s registered key, but no grant covers this login`, owner);
+    return result(
+      'user-key',
+      true,
+      `@${key.ownerHandle}'s registered key, but no grant covers this login`,
+      owner,
+    );
   }
   return result('ca', true, 'a CA key used as a login key', owner);
 }
 
 /** Is this authorized_keys line one Warden knows and expects here? */
 export function matchAuthorizedKey(entry: AuthorizedKeyEntry, k: ServerKnowledge, now: Date): MatchResult {
-  if (entry.error || !entry.fingerprint) return result('invalid', true, `unreadable line: ${entry.error ?? 'no key'}`);
+  if (entry.error || !entry.fingerprint)
+    return result('invalid', true, `unreadable line: ${entry.error ?? 'no key'}`);
   const grants = k.grants.filter((g) => g.fingerprint === entry.fingerprint && g.login === entry.user);
   const live = grants.find((g) => g.status === 'active' && inWindow(g, now));
   const key = k.keysByFingerprint.get(entry.fingerprint);
@@ -115,9 +142,11 @@ export function matchAuthorizedKey(entry: AuthorizedKeyEntry, k: ServerKnowledge
     return result('unknown', true, `a key Warden does not know${how}`);
   }
   const owner = { keyId: key.id, user: key.ownerHandle };
-  if (key.retiredAt) return result('retired', true, `retired key (${key.retiredReason ?? 'retired'}) still present`, owner);
+  if (key.retiredAt)
+    return result('retired', true, `retired key (${key.retiredReason ?? 'retired'}) still present`, owner);
   if (key.kind === 'service') return result('service', false, `Warden service key (${key.purpose})`, owner);
-  if (key.kind === 'user') return result('user-key', true, `@${key.ownerHandle}'s registered key without an active grant`, owner);
+  if (key.kind === 'user')
+    return result('user-key', true, `@${key.ownerHandle}'s registered key without an active grant`, owner);
   return result('ca', true, 'a CA key listed as a login key', owner);
 }
 

@@ -4,7 +4,12 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { createLocalTarget } from '../../integrations/targets/index.js';
 import { AUDIT_ACCOUNTS_SCRIPT } from '../keys/remote.js';
-import { parseAccountsOutput, parseAuthorizedKeyLine, parseLoginsOutput, parseSshdLine } from './report-parse.js';
+import {
+  parseAccountsOutput,
+  parseAuthorizedKeyLine,
+  parseLoginsOutput,
+  parseSshdLine,
+} from './report-parse.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const fixture = (name: string) => readFileSync(path.join(here, 'fixtures', name), 'utf8');
@@ -43,7 +48,9 @@ describe('sshd log parsing', () => {
       now: NOW,
     });
     expect(parsed.sources).toEqual(['journal']);
-    expect(parsed.logins.map((l) => [l.at?.toISOString(), l.host, l.pid, l.user, l.from, l.port, l.keyType])).toEqual([
+    expect(
+      parsed.logins.map((l) => [l.at?.toISOString(), l.host, l.pid, l.user, l.from, l.port, l.keyType]),
+    ).toEqual([
       ['2026-01-05T09:00:01.000Z', 'web-01', 4121, 'deploy', '10.0.0.7', 51514, 'ED25519'],
       ['2026-01-05T09:05:44.000Z', 'web-01', 4301, 'alice', '192.0.2.10', 60022, 'ED25519-CERT'],
       ['2026-01-05T09:08:02.000Z', 'web-01', 4610, 'ops', '2001:db8::7', 50123, 'ECDSA-SK'],
@@ -97,7 +104,11 @@ describe('account and authorized_keys parsing', () => {
   it('reads accounts with login shells and every key line, and cannot be fooled by markers inside a file', () => {
     const parsed = parseAccountsOutput(fixture('audit-accounts-output.txt'));
     expect(parsed.complete).toBe(true);
-    expect(parsed.accounts.filter((a) => a.loginShell).map((a) => a.user)).toEqual(['root', 'deploy', 'mallory']);
+    expect(parsed.accounts.filter((a) => a.loginShell).map((a) => a.user)).toEqual([
+      'root',
+      'deploy',
+      'mallory',
+    ]);
     expect(parsed.keys.map((k) => [k.user, k.file, k.line, k.type, k.tag, k.error])).toEqual([
       ['root', '/root/.ssh/authorized_keys', 1, 'ssh-ed25519', null, null],
       ['deploy', '/home/deploy/.ssh/authorized_keys', 3, 'ssh-ed25519', null, null],
@@ -121,7 +132,8 @@ describe('account and authorized_keys parsing', () => {
   });
 
   it('parses option values with spaces and quotes without splitting the key', () => {
-    const line = 'command="echo \\"a b\\"",no-pty ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHTu1JC0wJren8cGovNz0dZrQfCQV6N+M8MLfaabp7cm c d';
+    const line =
+      'command="echo \\"a b\\"",no-pty ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHTu1JC0wJren8cGovNz0dZrQfCQV6N+M8MLfaabp7cm c d';
     expect(parseAuthorizedKeyLine(line)).toMatchObject({ type: 'ssh-ed25519', comment: 'c d', error: null });
   });
 

@@ -48,7 +48,8 @@ function syslogTime(m: RegExpExecArray, now: Date): Date | null {
   const month = MONTHS.indexOf(m[1]!);
   if (month < 0) return null;
   const year = now.getUTCFullYear();
-  const make = (y: number) => new Date(Date.UTC(y, month, Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5])));
+  const make = (y: number) =>
+    new Date(Date.UTC(y, month, Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5])));
   const candidate = make(year);
   return candidate.getTime() > now.getTime() + 86_400_000 ? make(year - 1) : candidate;
 }
@@ -164,7 +165,8 @@ export interface ParsedAccounts {
 }
 
 const NOT_A_LOGIN_SHELL = /(^$|\/nologin$|\/false$|\/sync$|\/shutdown$|\/halt$)/;
-const KEY_TYPE = /^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp\d+|sk-[a-z0-9-]+@openssh\.com|[a-z0-9-]+-cert-v01@openssh\.com)$/;
+const KEY_TYPE =
+  /^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp\d+|sk-[a-z0-9-]+@openssh\.com|[a-z0-9-]+-cert-v01@openssh\.com)$/;
 
 function splitWords(line: string): string[] {
   const words: string[] = [];

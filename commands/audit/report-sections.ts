@@ -36,7 +36,11 @@ export async function commandRows(
 ): Promise<CommandRow[]> {
   const names = new Map(input.servers.map((s) => [s.name, s]));
   const rows: CommandRow[] = [];
-  const events = await listExecEvents(deps.sql, { projectIds: input.projectIds, since: input.since, limit: MAX_EVENTS });
+  const events = await listExecEvents(deps.sql, {
+    projectIds: input.projectIds,
+    since: input.since,
+    limit: MAX_EVENTS,
+  });
   for (const e of events) {
     const ref = `#${e.seq} ${e.action}`;
     for (const x of execEntries(e.data)) {
@@ -44,13 +48,31 @@ export async function commandRows(
       if (!server || !names.has(server)) continue;
       const argv0 = text(x.argv0) ?? '?';
       const script = text(x.script);
-      rows.push({ at: e.at, server, command: script ? `${argv0} (${script})` : argv0, for: text(x.for) ?? e.actor, source: 'trail', ref });
+      rows.push({
+        at: e.at,
+        server,
+        command: script ? `${argv0} (${script})` : argv0,
+        for: text(x.for) ?? e.actor,
+        source: 'trail',
+        ref,
+      });
     }
     if (e.action === 'access.servers-updated') {
       const grant = e.subjectType === 'grant' ? `grant #${e.subjectId}` : e.actor;
-      for (const [field, what] of [['installed', 'add'], ['removed', 'remove']] as const) {
+      for (const [field, what] of [
+        ['installed', 'add'],
+        ['removed', 'remove'],
+      ] as const) {
         for (const server of serverNames(e.data[field])) {
-          if (names.has(server)) rows.push({ at: e.at, server, command: `sh (authorized-keys ${what})`, for: grant, source: 'trail', ref });
+          if (names.has(server))
+            rows.push({
+              at: e.at,
+              server,
+              command: `sh (authorized-keys ${what})`,
+              for: grant,
+              source: 'trail',
+              ref,
+            });
         }
       }
     }
@@ -92,7 +114,10 @@ export async function keyRows(
     (k) =>
       input.wholeFleet ||
       wanted.has(k.id) ||
-      (k.retiredAt === null && k.kind !== 'user' && k.projectId !== null && input.scopeProjectIds.includes(k.projectId)),
+      (k.retiredAt === null &&
+        k.kind !== 'user' &&
+        k.projectId !== null &&
+        input.scopeProjectIds.includes(k.projectId)),
   );
   const live = relevant.filter((k) => k.retiredAt === null || wanted.has(k.id));
   const installations = await listLiveInstallations(

@@ -31,7 +31,8 @@ const db = useTestDatabase('audit_report');
 async function logged(sshd: SshdHandle, pattern: RegExp, n: number): Promise<void> {
   const deadline = Date.now() + 10_000;
   while (sshd.count(pattern) < n) {
-    if (Date.now() > deadline) throw new Error(`sshd logged ${sshd.count(pattern)} of ${n} lines matching ${pattern}`);
+    if (Date.now() > deadline)
+      throw new Error(`sshd logged ${sshd.count(pattern)} of ${n} lines matching ${pattern}`);
     await new Promise((resolve) => setImmediate(resolve));
   }
 }
@@ -57,7 +58,12 @@ describe.skipIf(Boolean(reason))('the post-action audit report against a real ss
     const project = await createProjectRow(sql, uniqueHandle('aud'), {
       audit: { authLogPaths: [`${sshd.dir}/auth.log`, '/nonexistent/../etc/shadow'] },
     });
-    server = await sshdServer(sql, sshd, { name: uniqueHandle('aud-srv'), login: LOGIN, projectId: project.id, ownerId: admin.user.id });
+    server = await sshdServer(sql, sshd, {
+      name: uniqueHandle('aud-srv'),
+      login: LOGIN,
+      projectId: project.id,
+      ownerId: admin.user.id,
+    });
     service = await installServiceKey(deps, {
       server,
       login: LOGIN,
@@ -72,16 +78,41 @@ describe.skipIf(Boolean(reason))('the post-action audit report against a real ss
     grantId = await withTx(sql, async (tx) => {
       const now = deps.clock.now();
       const request = await insertAccessRequest(tx, {
-        requesterId: alice.user.id, projectId: project.id, scope: 'server', scopeName: server.name, serverIds: [server.id],
-        login: LOGIN, durationMs: 7_200_000, requestedStart: null, ticket: 'OPS-1', reason: 'debugging', mode: 'authorized-keys',
-        emergency: false, publicKey: aliceKey.publicKey, keyFingerprint: registered.fingerprint, keyId: registered.id,
-        extendsGrantId: null, status: 'approved', createdAt: now,
+        requesterId: alice.user.id,
+        projectId: project.id,
+        scope: 'server',
+        scopeName: server.name,
+        serverIds: [server.id],
+        login: LOGIN,
+        durationMs: 7_200_000,
+        requestedStart: null,
+        ticket: 'OPS-1',
+        reason: 'debugging',
+        mode: 'authorized-keys',
+        emergency: false,
+        publicKey: aliceKey.publicKey,
+        keyFingerprint: registered.fingerprint,
+        keyId: registered.id,
+        extendsGrantId: null,
+        status: 'approved',
+        createdAt: now,
       });
       const grant = await insertGrant(tx, {
-        requestId: request.id, requesterId: alice.user.id, projectId: project.id, approvalId: null, login: LOGIN,
-        mode: 'authorized-keys', publicKey: aliceKey.publicKey, keyFingerprint: registered.fingerprint, keyId: registered.id,
-        fromPatterns: null, ticket: 'OPS-1', emergency: false, startsAt: new Date(now.getTime() - 3_600_000),
-        expiresAt: new Date(now.getTime() + 3_600_000), createdAt: now,
+        requestId: request.id,
+        requesterId: alice.user.id,
+        projectId: project.id,
+        approvalId: null,
+        login: LOGIN,
+        mode: 'authorized-keys',
+        publicKey: aliceKey.publicKey,
+        keyFingerprint: registered.fingerprint,
+        keyId: registered.id,
+        fromPatterns: null,
+        ticket: 'OPS-1',
+        emergency: false,
+        startsAt: new Date(now.getTime() - 3_600_000),
+        expiresAt: new Date(now.getTime() + 3_600_000),
+        createdAt: now,
       });
       await tx`insert into grant_servers (grant_id, server_id, tag, state, next_attempt_at, updated_at)
                values (${grant.id}, ${server.id}, ${`grant-${grant.id}`}, 'installed', ${now}, ${now})`;
@@ -108,21 +139,35 @@ describe.skipIf(Boolean(reason))('the post-action audit report against a real ss
         actor: `user:${alice.user.handle}`,
         action: 'script.ran',
         projectId: project.id,
-        data: { exec: [{ server: server.name, argv0: '/usr/local/bin/backup.sh', script: 'nightly backup' }, { server: 'elsewhere', argv0: 'rm' }] },
+        data: {
+          exec: [
+            { server: server.name, argv0: '/usr/local/bin/backup.sh', script: 'nightly backup' },
+            { server: 'elsewhere', argv0: 'rm' },
+          ],
+        },
       }),
     );
     deps.clock.advance(31 * 86_400_000 - 60_000);
-    report = await buildAuditReport(deps, admin, { server: server.name, since: new Date(deps.clock.now().getTime() - 40 * 86_400_000) });
+    report = await buildAuditReport(deps, admin, {
+      server: server.name,
+      since: new Date(deps.clock.now().getTime() - 40 * 86_400_000),
+    });
   });
   afterAll(async () => {
     await sshd?.stop();
   });
 
   it('parses a real OpenSSH 9.2 "Accepted publickey" line from the harness sshd', () => {
-    const line = sshd.log().split('\n').find((l) => l.startsWith('Accepted publickey for wkaudit') && l.includes(aliceKey.fingerprint));
+    const line = sshd
+      .log()
+      .split('\n')
+      .find((l) => l.startsWith('Accepted publickey for wkaudit') && l.includes(aliceKey.fingerprint));
     expect(line).toBeDefined();
     const parsed = parseSshdLine(line!, deps.clock.now());
-    const keygen = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', '-'], { input: `${aliceKey.publicKey}\n`, encoding: 'utf8' });
+    const keygen = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', '-'], {
+      input: `${aliceKey.publicKey}\n`,
+      encoding: 'utf8',
+    });
     expect(parsed).toMatchObject({
       at: null,
       user: LOGIN,
@@ -135,39 +180,80 @@ describe.skipIf(Boolean(reason))('the post-action audit report against a real ss
 
   it('finds the stray authorized_keys entry and names the server owner to chase it', () => {
     const strayRow = report.authorizedKeys.find((k) => k.fingerprint === stray.fingerprint);
-    expect(strayRow).toMatchObject({ login: LOGIN, match: 'unknown', flagged: true, comment: 'stray@somewhere' });
-    expect(report.findings).toContainEqual(
-      expect.objectContaining({ severity: 'high', server: server.name, subject: `authorized key ${stray.fingerprint} for ${LOGIN}`, chase: admin.user.handle }),
-    );
-    expect(report.authorizedKeys.find((k) => k.fingerprint === service.key.fingerprint)).toMatchObject({ match: 'service', flagged: false });
-    expect(report.authorizedKeys.find((k) => k.fingerprint === aliceKey.fingerprint)).toMatchObject({
-      match: 'grant', grantId, user: alice.user.handle, tag: `grant-${grantId}`,
+    expect(strayRow).toMatchObject({
+      login: LOGIN,
+      match: 'unknown',
+      flagged: true,
+      comment: 'stray@somewhere',
     });
-    expect(report.authorizedKeys.find((k) => k.match === 'invalid')).toMatchObject({ flagged: true, line: 5 });
+    expect(report.findings).toContainEqual(
+      expect.objectContaining({
+        severity: 'high',
+        server: server.name,
+        subject: `authorized key ${stray.fingerprint} for ${LOGIN}`,
+        chase: admin.user.handle,
+      }),
+    );
+    expect(report.authorizedKeys.find((k) => k.fingerprint === service.key.fingerprint)).toMatchObject({
+      match: 'service',
+      flagged: false,
+    });
+    expect(report.authorizedKeys.find((k) => k.fingerprint === aliceKey.fingerprint)).toMatchObject({
+      match: 'grant',
+      grantId,
+      user: alice.user.handle,
+      tag: `grant-${grantId}`,
+    });
+    expect(report.authorizedKeys.find((k) => k.match === 'invalid')).toMatchObject({
+      flagged: true,
+      line: 5,
+    });
   });
 
   it('finds login-shell accounts Warden does not know', () => {
-    expect(report.accounts.find((a) => a.user === STRAY_USER)).toMatchObject({ known: false, shell: expect.stringMatching(/sh$/) });
+    expect(report.accounts.find((a) => a.user === STRAY_USER)).toMatchObject({
+      known: false,
+      shell: expect.stringMatching(/sh$/),
+    });
     expect(report.accounts.find((a) => a.user === LOGIN)).toMatchObject({ known: true });
     expect(report.accounts.find((a) => a.user === 'root')).toMatchObject({ known: true });
     expect(report.accounts.some((a) => a.shell.endsWith('nologin'))).toBe(false);
-    expect(report.findings).toContainEqual(expect.objectContaining({ subject: `account ${STRAY_USER}`, chase: admin.user.handle }));
+    expect(report.findings).toContainEqual(
+      expect.objectContaining({ subject: `account ${STRAY_USER}`, chase: admin.user.handle }),
+    );
   });
 
   it('matches logins from the sshd log to grants and flags the one no key explains', () => {
     const aliceLogin = report.logins.find((l) => l.fingerprint === aliceKey.fingerprint);
-    expect(aliceLogin).toMatchObject({ login: LOGIN, match: 'grant', grantId, user: alice.user.handle, flagged: false });
-    expect(report.logins.find((l) => l.fingerprint === stray.fingerprint)).toMatchObject({ match: 'unknown', flagged: true });
+    expect(aliceLogin).toMatchObject({
+      login: LOGIN,
+      match: 'grant',
+      grantId,
+      user: alice.user.handle,
+      flagged: false,
+    });
+    expect(report.logins.find((l) => l.fingerprint === stray.fingerprint)).toMatchObject({
+      match: 'unknown',
+      flagged: true,
+    });
     expect(report.servers[0]).toMatchObject({ collected: true, owner: admin.user.handle });
   });
 
   it('lists the commands Warden ran on the server and for whom, and key rotation against policy', () => {
     expect(report.commands).toContainEqual(
-      expect.objectContaining({ server: server.name, command: '/usr/local/bin/backup.sh (nightly backup)', for: `user:${alice.user.handle}`, source: 'trail' }),
+      expect.objectContaining({
+        server: server.name,
+        command: '/usr/local/bin/backup.sh (nightly backup)',
+        for: `user:${alice.user.handle}`,
+        source: 'trail',
+      }),
     );
     expect(report.commands.some((c) => c.server === 'elsewhere')).toBe(false);
     expect(report.keys.find((k) => k.fingerprint === service.key.fingerprint)).toMatchObject({
-      kind: 'service', owner: admin.user.handle, overdue: true, rotationPolicy: 'every 30d (default)',
+      kind: 'service',
+      owner: admin.user.handle,
+      overdue: true,
+      rotationPolicy: 'every 30d (default)',
     });
   });
 
@@ -185,11 +271,18 @@ describe.skipIf(Boolean(reason))('the post-action audit report against a real ss
     const token = await tokenFor(deps, admin.user, ['audit:read']);
     const json = await app.request(`/api/v1/audit/report?server=${server.name}`, { headers: bearer(token) });
     expect(json.status).toBe(200);
-    const body = (await json.json()) as { authorizedKeys: { fingerprint: string; flagged: boolean }[]; commands: { command: string }[] };
-    expect(body.authorizedKeys).toContainEqual(expect.objectContaining({ fingerprint: stray.fingerprint, flagged: true }));
+    const body = (await json.json()) as {
+      authorizedKeys: { fingerprint: string; flagged: boolean }[];
+      commands: { command: string }[];
+    };
+    expect(body.authorizedKeys).toContainEqual(
+      expect.objectContaining({ fingerprint: stray.fingerprint, flagged: true }),
+    );
     expect(body.commands.map((c) => c.command)).toContain('sh (audit accounts)');
 
-    const csv = await app.request(`/api/v1/audit/report?server=${server.name}&format=csv&collect=false`, { headers: bearer(token) });
+    const csv = await app.request(`/api/v1/audit/report?server=${server.name}&format=csv&collect=false`, {
+      headers: bearer(token),
+    });
     expect(csv.status).toBe(200);
     expect(csv.headers.get('content-type')).toMatch(/^text\/csv/);
     const rows = parseCsv(await csv.text());

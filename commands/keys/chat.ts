@@ -48,7 +48,11 @@ export const keysAddCommand: CommandSpec = {
         },
       };
     } catch (error) {
-      if (isAppError(error) && error.message.startsWith('that is a PRIVATE key') && ctx.interaction.kind === 'command') {
+      if (
+        isAppError(error) &&
+        error.message.startsWith('that is a PRIVATE key') &&
+        ctx.interaction.kind === 'command'
+      ) {
         await redactPastedText(ctx.deps.sql, {
           platform: ctx.interaction.user.platform,
           dedupeKey: ctx.interaction.dedupeKey,
@@ -68,7 +72,11 @@ export const keysRemoveCommand: CommandSpec = {
   maxPositional: 1,
   async run(args, ctx): Promise<InteractionResult> {
     const fingerprint = args.positional[0];
-    if (!fingerprint) throw new AppError('bad_request', 'Give the fingerprint of the key to remove.\nUsage: /warden keys remove <fingerprint>');
+    if (!fingerprint)
+      throw new AppError(
+        'bad_request',
+        'Give the fingerprint of the key to remove.\nUsage: /warden keys remove <fingerprint>',
+      );
     const key = await removeUserKey(ctx.deps, ctx.actor, fingerprint);
     return { reply: { visibility: 'private', tone: 'success', text: `Key ${key.fingerprint} is retired.` } };
   },
@@ -101,7 +109,8 @@ function statusItem(k: KeyStatus, now: Date): ListItem {
 export const keysStatusCommand: CommandSpec = {
   path: ['keys', 'status'],
   usage: 'keys status [project]',
-  summary: 'Show the keys you may see: owner, fingerprint, where installed, last used, next rotation (overdue marked)',
+  summary:
+    'Show the keys you may see: owner, fingerprint, where installed, last used, next rotation (overdue marked)',
   maxPositional: 1,
   async run(args, ctx): Promise<InteractionResult> {
     const project = args.positional[0];
@@ -139,7 +148,10 @@ export const keysHandoverCommand: CommandSpec = {
     const fingerprint = args.positional[0];
     const to = args.keywords.to;
     if (!fingerprint || !to) {
-      throw new AppError('bad_request', 'Name the key and the new owner.\nUsage: /warden keys handover <fingerprint> to <user> [reason "…"]');
+      throw new AppError(
+        'bad_request',
+        'Name the key and the new owner.\nUsage: /warden keys handover <fingerprint> to <user> [reason "…"]',
+      );
     }
     const key = await handoverKey(ctx.deps, ctx.actor, { fingerprint, to, reason: args.keywords.reason });
     return {
@@ -155,18 +167,26 @@ export const keysHandoverCommand: CommandSpec = {
 export const keysRotateCommand: CommandSpec = {
   path: ['keys', 'rotate'],
   usage: 'keys rotate <fingerprint>',
-  summary: 'Rotate one of Warden’s service keys now (add new, prove it, switch, remove old, prove it refused)',
+  summary:
+    'Rotate one of Warden’s service keys now (add new, prove it, switch, remove old, prove it refused)',
   permission: 'keys:rotate',
   maxPositional: 1,
   async run(args, ctx): Promise<InteractionResult> {
     const typed = args.positional[0];
-    if (!typed) throw new AppError('bad_request', 'Give the fingerprint of the service key.\nUsage: /warden keys rotate <fingerprint>');
+    if (!typed)
+      throw new AppError(
+        'bad_request',
+        'Give the fingerprint of the service key.\nUsage: /warden keys rotate <fingerprint>',
+      );
     const key = await resolveKey(ctx.deps, typed);
     const scopes = await keyScopes(ctx.deps, key);
     if (scopes.length === 0) authorize(ctx.actor, 'keys:rotate', null);
     for (const project of scopes) authorize(ctx.actor, 'keys:rotate', project);
     if (key.kind !== 'service') {
-      throw new AppError('bad_request', `Key ${key.fingerprint} is a ${key.kind} key; Warden rotates only its own service keys.`);
+      throw new AppError(
+        'bad_request',
+        `Key ${key.fingerprint} is a ${key.kind} key; Warden rotates only its own service keys.`,
+      );
     }
     const outcome = await rotateServiceKey(ctx.deps, key.id, {
       actor: `user:${ctx.actor.user.handle}`,

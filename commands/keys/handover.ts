@@ -52,7 +52,10 @@ export async function resolveKey(deps: Pick<Deps, 'sql'>, typed: string): Promis
   if (found.length > 1) {
     throw new AppError('bad_request', `${fingerprint} matches several keys; give more of the fingerprint.`);
   }
-  throw new AppError('not_found', `Warden knows no key ${fingerprint}. /warden keys status lists the keys you may see.`);
+  throw new AppError(
+    'not_found',
+    `Warden knows no key ${fingerprint}. /warden keys status lists the keys you may see.`,
+  );
 }
 
 /** The projects whose keys:manage a change to this key needs (none: it needs a global grant). */
@@ -60,7 +63,8 @@ export async function keyScopes(deps: Pick<Deps, 'sql'>, key: KeyRecord) {
   const ids = new Set<number>();
   if (key.projectId !== null) ids.add(key.projectId);
   if (key.kind !== 'user') {
-    for (const i of await listLiveInstallations(deps.sql, [key.id])) if (i.projectId !== null) ids.add(i.projectId);
+    for (const i of await listLiveInstallations(deps.sql, [key.id]))
+      if (i.projectId !== null) ids.add(i.projectId);
   }
   return listPolicyProjects(deps.sql, [...ids]);
 }
@@ -76,11 +80,18 @@ export async function handoverKey(
   if (scopes.length === 0) authorize(actor, 'keys:manage', null);
   for (const project of scopes) authorize(actor, 'keys:manage', project);
   if (key.retiredAt) {
-    throw new AppError('conflict', `Key ${key.fingerprint} was retired (${key.retiredReason}); there is nothing to hand over.`);
+    throw new AppError(
+      'conflict',
+      `Key ${key.fingerprint} was retired (${key.retiredReason}); there is nothing to hand over.`,
+    );
   }
   const handle = input.to.trim().replace(/^@/, '');
   const to = await getUserByHandle(deps.sql, handle);
-  if (!to) throw new AppError('not_found', `There is no Warden user @${handle.slice(0, 64)}; check the handle with an admin.`);
+  if (!to)
+    throw new AppError(
+      'not_found',
+      `There is no Warden user @${handle.slice(0, 64)}; check the handle with an admin.`,
+    );
   if (to.disabled) throw new AppError('conflict', `@${to.handle} is disabled and cannot own a key.`);
   if (to.id === key.ownerId) throw new AppError('conflict', `@${to.handle} already owns ${key.fingerprint}.`);
   const reason = (input.reason ?? '').trim() || 'no reason given';
@@ -89,7 +100,10 @@ export async function handoverKey(
   return withTx(deps.sql, async (tx) => {
     const current = await getKey(tx, key.id);
     if (!current || current.ownerId !== key.ownerId || current.retiredAt) {
-      throw new AppError('conflict', `Key ${key.fingerprint} changed meanwhile; look at /warden keys status and try again.`);
+      throw new AppError(
+        'conflict',
+        `Key ${key.fingerprint} changed meanwhile; look at /warden keys status and try again.`,
+      );
     }
     const at = deps.clock.now();
     await setKeyOwner(tx, key.id, to.id);
@@ -119,8 +133,16 @@ export async function handoverKey(
         },
       },
       [
-        { kind: 'direct', userId: to.id, reply: { visibility: 'private', header: 'You now own a key', text } },
-        { kind: 'direct', userId: key.ownerId, reply: { visibility: 'private', header: 'A key you owned moved', text } },
+        {
+          kind: 'direct',
+          userId: to.id,
+          reply: { visibility: 'private', header: 'You now own a key', text },
+        },
+        {
+          kind: 'direct',
+          userId: key.ownerId,
+          reply: { visibility: 'private', header: 'A key you owned moved', text },
+        },
       ],
     );
     return (await getKey(tx, key.id))!;

@@ -83,7 +83,14 @@ export function keyPolicy(
   }
   const next = new Date(lastRotatedAt.getTime() + rotateEveryMs);
   const overdueByMs = Math.max(0, now.getTime() - next.getTime());
-  return { rotateEveryMs, source, lastRotatedAt, nextRotationAt: next, overdue: overdueByMs > 0, overdueByMs };
+  return {
+    rotateEveryMs,
+    source,
+    lastRotatedAt,
+    nextRotationAt: next,
+    overdue: overdueByMs > 0,
+    overdueByMs,
+  };
 }
 
 /** The projects a key's policy looks at: its own and those of the servers it is installed on. */

@@ -1,5 +1,5 @@
 import { AppError } from '../../lib/errors.js';
-import { withTx, type Tx } from '../../storage/db.js';
+import { type Tx, withTx } from '../../storage/db.js';
 import {
   getKey,
   getKeyByFingerprint,
@@ -51,14 +51,13 @@ const PURPOSE = /^[\p{L}\p{N} @._+:/,=#()-]{1,200}$/u;
  * the SSH user CA: `registerKey(tx, deps, { kind: 'ca', ownerId, purpose, publicKey, secretId,
  * projectId, actor })`.
  */
-export async function registerKey(
-  tx: Tx,
-  deps: TrailDeps,
-  input: RegisterKeyInput,
-): Promise<KeyRecord> {
+export async function registerKey(tx: Tx, deps: TrailDeps, input: RegisterKeyInput): Promise<KeyRecord> {
   const key = validatePublicKey(input.publicKey);
   if (!PURPOSE.test(input.purpose)) {
-    throw new AppError('bad_request', 'A key purpose is 1 to 200 letters, digits, spaces and simple punctuation.');
+    throw new AppError(
+      'bad_request',
+      'A key purpose is 1 to 200 letters, digits, spaces and simple punctuation.',
+    );
   }
   if (input.kind === 'service' && !input.secretId) {
     throw new AppError('internal', 'a service key is registered with the secret that holds its private key');
@@ -141,7 +140,11 @@ export async function addUserKey(
   const purpose = input.purpose?.trim() || 'personal key for access grants';
   return withTx(deps.sql, async (tx) => {
     const existing = await getKeyByFingerprint(tx, key.fingerprint);
-    if (existing?.ownerId === actor.user.id && existing.kind === 'user' && existing.retiredReason === 'removed by owner') {
+    if (
+      existing?.ownerId === actor.user.id &&
+      existing.kind === 'user' &&
+      existing.retiredReason === 'removed by owner'
+    ) {
       await unretireKey(tx, existing.id);
       await recordEvent(tx, deps, {
         actor: actorRef(actor),

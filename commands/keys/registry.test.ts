@@ -19,10 +19,9 @@ import type { Actor } from '../rbac/authorize.js';
 import { handleInteraction } from '../router.js';
 import { handoverKey } from './handover.js';
 import { addUserKey, registerKey } from './register.js';
-import { createServiceKey } from './service.js';
+import { createServiceKey, generateEd25519 } from './service.js';
 import { keysStatus } from './status.js';
 import { syncServiceKeys } from './sync.js';
-import { generateEd25519 } from './service.js';
 
 const db = useTestDatabase('keys_registry');
 const registry = createRegistry();
@@ -94,7 +93,9 @@ describe('the key registry', () => {
     const pem = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
     const result = await say(alice, `keys add ${pem}`);
     expect(result.reply?.tone).toBe('error');
-    expect(result.reply?.text).toMatch(/^that is a PRIVATE key; never paste it anywhere, send the \.pub file/);
+    expect(result.reply?.text).toMatch(
+      /^that is a PRIVATE key; never paste it anywhere, send the \.pub file/,
+    );
     const body = pem.split('\n')[1]!;
     const stored = await db.current.sql<{ n: number }[]>`
       select count(*)::int as n from interactions where body::text like ${`%${body.slice(0, 30)}%`}`;
@@ -158,20 +159,27 @@ describe('the key registry', () => {
     const chat = await say(alice, 'keys status');
     const item = chat.reply?.items?.find((i) => i.text.startsWith(key.fingerprint));
     expect(item?.text).toBe(`${key.fingerprint} · service · owner @${admin.user.handle} · ${project.slug}`);
-    expect(item?.detail).toMatch(/on warden@web-.* · created 3d ago · never seen used · ⚠ ROTATION OVERDUE by 24h/);
+    expect(item?.detail).toMatch(
+      /on warden@web-.* · created 3d ago · never seen used · ⚠ ROTATION OVERDUE by 24h/,
+    );
     expect(chat.reply?.context?.[0]).toMatch(/1 overdue for rotation/);
   });
 
   it('moves ownership only by an audited handover that needs keys:manage', async () => {
     const line = newPublicKey('shared@ci');
     const key = await addUserKey(deps, alice, { publicKey: line });
-    await expect(handoverKey(deps, alice, { fingerprint: key.fingerprint, to: bob.user.handle })).rejects.toMatchObject({
+    await expect(
+      handoverKey(deps, alice, { fingerprint: key.fingerprint, to: bob.user.handle }),
+    ).rejects.toMatchObject({
       code: 'forbidden',
     });
     const refused = await say(alice, `keys handover ${key.fingerprint} to ${bob.user.handle}`);
     expect(refused.reply?.tone).toBe('error');
 
-    const result = await say(admin, `keys handover ${key.fingerprint.slice(0, 20)} to @${bob.user.handle} reason "alice left the team"`);
+    const result = await say(
+      admin,
+      `keys handover ${key.fingerprint.slice(0, 20)} to @${bob.user.handle} reason "alice left the team"`,
+    );
     expect(result.reply?.text).toContain(`now belongs to @${bob.user.handle}`);
     const [handover] = await listHandovers(db.current.sql, key.id);
     expect(handover).toMatchObject({
@@ -182,7 +190,10 @@ describe('the key registry', () => {
     });
     const [event] = await db.current.sql<{ actor: string; data: Record<string, unknown> }[]>`
       select actor, data from audit_events where action = 'key.handed-over' and subject_id = ${String(key.id)}`;
-    expect(event).toMatchObject({ actor: `user:${admin.user.handle}`, data: { from: alice.user.handle, to: bob.user.handle } });
+    expect(event).toMatchObject({
+      actor: `user:${admin.user.handle}`,
+      data: { from: alice.user.handle, to: bob.user.handle },
+    });
     const dms = await db.current.sql<{ userId: number }[]>`
       select (payload ->> 'userId')::int as "userId" from outbox where kind = 'direct' and payload -> 'reply' ->> 'text' like ${`%${key.fingerprint}%`}`;
     expect(dms.map((d) => d.userId).sort()).toEqual([alice.user.id, bob.user.id].sort());
@@ -196,12 +207,26 @@ describe('the key registry', () => {
       insert into secrets (name, purpose, owner_id, sealed) values (${uniqueHandle('ssh-ca')}, 'ca', ${admin.user.id}, 'v1.x')
       returning id`;
     const key = await withTx(db.current.sql, (tx) =>
-      registerKey(tx, deps, { kind: 'ca', ownerId: admin.user.id, purpose: 'SSH user CA', publicKey: ca, secretId: secret[0]!.id, projectId: project.id, actor: 'system' }),
+      registerKey(tx, deps, {
+        kind: 'ca',
+        ownerId: admin.user.id,
+        purpose: 'SSH user CA',
+        publicKey: ca,
+        secretId: secret[0]!.id,
+        projectId: project.id,
+        actor: 'system',
+      }),
     );
     expect(key).toMatchObject({ kind: 'ca', ownerHandle: admin.user.handle, projectSlug: project.slug });
     await expect(
       withTx(db.current.sql, (tx) =>
-        registerKey(tx, deps, { kind: 'user', ownerId: bob.user.id, purpose: 'mine', publicKey: ca, actor: 'system' }),
+        registerKey(tx, deps, {
+          kind: 'user',
+          ownerId: bob.user.id,
+          purpose: 'mine',
+          publicKey: ca,
+          actor: 'system',
+        }),
       ),
     ).rejects.toMatchObject({ code: 'conflict' });
   });
@@ -211,7 +236,9 @@ describe('the key registry', () => {
     const key = await addUserKey(deps, outsider, { publicKey: line });
     const removed = await say(outsider, `keys remove ${key.fingerprint}`);
     expect(removed.reply?.text).toContain('is retired');
-    expect((await listUserPublicKeys(db.current.sql, outsider.user.id)).map((k) => k.id)).not.toContain(key.id);
+    expect((await listUserPublicKeys(db.current.sql, outsider.user.id)).map((k) => k.id)).not.toContain(
+      key.id,
+    );
     const again = await addUserKey(deps, outsider, { publicKey: line });
     expect(again.id).toBe(key.id);
   });
@@ -222,11 +249,27 @@ describe('service keys of the scanning core', () => {
     const { sql } = db.current;
     const name = uniqueHandle('db');
     const other = uniqueHandle('cache');
-    for (const [server, user] of [[name, 'patchbot'], [other, null]] as const) {
-      await insertServer(sql, {
-        name: server, projectId: project.id, accountId: null, provider: 'ssh', providerId: null, address: '10.0.0.9',
-        port: 22, os: {}, tags: {}, ownerId: null, connection: user ? { user } : {},
-      }, deps.clock.now());
+    for (const [server, user] of [
+      [name, 'patchbot'],
+      [other, null],
+    ] as const) {
+      await insertServer(
+        sql,
+        {
+          name: server,
+          projectId: project.id,
+          accountId: null,
+          provider: 'ssh',
+          providerId: null,
+          address: '10.0.0.9',
+          port: 22,
+          os: {},
+          tags: {},
+          ownerId: null,
+          connection: user ? { user } : {},
+        },
+        deps.clock.now(),
+      );
     }
     const own = generateEd25519('x');
     const fallback = generateEd25519('y');
@@ -240,14 +283,20 @@ describe('service keys of the scanning core', () => {
     expect(first.adopted).toBe(2);
     const status = await keysStatus(deps, admin);
     expect(status.find((k) => k.fingerprint === own.fingerprint)).toMatchObject({
-      kind: 'service', owner: alice.user.handle, installedOn: [expect.objectContaining({ server: name, login: 'patchbot' })],
+      kind: 'service',
+      owner: alice.user.handle,
+      installedOn: [expect.objectContaining({ server: name, login: 'patchbot' })],
     });
     const shared = status.find((k) => k.fingerprint === fallback.fingerprint)!;
     expect(shared.owner).toBe(admin.user.handle);
     expect(shared.installedOn.map((i) => `${i.login}@${i.server}`)).toContain(`warden@${other}`);
     expect(shared.installedOn.map((i) => i.server)).not.toContain(name);
 
-    expect(await syncServiceKeys(deps, { actor: 'job:keys-rotate' })).toEqual({ adopted: 0, placed: 0, problems: [] });
+    expect(await syncServiceKeys(deps, { actor: 'job:keys-rotate' })).toEqual({
+      adopted: 0,
+      placed: 0,
+      problems: [],
+    });
   });
 });
 
@@ -270,7 +319,9 @@ describe('the keys API', () => {
     const body = (await created.json()) as { fingerprint: string; owner: string; kind: string };
     expect(body).toMatchObject({ owner: bob.user.handle, kind: 'user' });
 
-    const listed = (await (await app.request('/api/v1/keys', { headers: bearer(token) })).json()) as { items: { fingerprint: string }[] };
+    const listed = (await (await app.request('/api/v1/keys', { headers: bearer(token) })).json()) as {
+      items: { fingerprint: string }[];
+    };
     expect(listed.items.map((k) => k.fingerprint)).toContain(body.fingerprint);
 
     const bad = await app.request('/api/v1/keys', {
@@ -279,6 +330,8 @@ describe('the keys API', () => {
       body: JSON.stringify({ publicKey: 'ssh-dss AAAAB3NzaC1kc3MAAACBAP' }),
     });
     expect(bad.status).toBe(400);
-    expect(((await bad.json()) as { error: { message: string } }).error.message).toMatch(/DSA keys are refused/);
+    expect(((await bad.json()) as { error: { message: string } }).error.message).toMatch(
+      /DSA keys are refused/,
+    );
   });
 });

@@ -58,7 +58,8 @@ export async function removeKeyByBody(
     maxOutputBytes: 64 * 1024,
   });
   if (result.exitCode !== 0) {
-    const reason = result.stderr.replace(/^warden-keys: /, '').trim() || `exit ${result.exitCode ?? result.signal}`;
+    const reason =
+      result.stderr.replace(/^warden-keys: /, '').trim() || `exit ${result.exitCode ?? result.signal}`;
     throw targetError(
       'ssh',
       result.timedOut ? 'timeout' : 'command-failed',

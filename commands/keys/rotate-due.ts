@@ -56,7 +56,9 @@ export async function findDueServiceKeys(deps: Pick<Deps, 'sql' | 'clock'>): Pro
     if (failedAt && now.getTime() - failedAt.getTime() < wait) continue;
     due.push({ key, policy });
   }
-  return due.sort((a, b) => (a.policy.nextRotationAt?.getTime() ?? 0) - (b.policy.nextRotationAt?.getTime() ?? 0));
+  return due.sort(
+    (a, b) => (a.policy.nextRotationAt?.getTime() ?? 0) - (b.policy.nextRotationAt?.getTime() ?? 0),
+  );
 }
 
 /**
@@ -78,20 +80,33 @@ export async function recoverStaleRotations(
     const rotateOptions: RotateOptions = { actor: options.actor, trigger: 'schedule', openTarget: open };
     if (rotation.status === 'switched' && rotation.newKeyId !== null) {
       const newPrivate = await unsealServiceKey(deps, rotation.newKeyId);
-      await completeOldKeyRemoval(deps, old, rotation.id, { placements, newPrivate, open, options: rotateOptions });
+      await completeOldKeyRemoval(deps, old, rotation.id, {
+        placements,
+        newPrivate,
+        open,
+        options: rotateOptions,
+      });
       continue;
     }
     const oldPrivate = await unsealServiceKey(deps, old.id);
     const leftovers: string[] = [];
     for (const { installation, server } of placements) {
       try {
-        await withTarget(open, server, oldPrivate, (t) => t.removeAuthorizedKey(installation.login, rotation.tag));
+        await withTarget(open, server, oldPrivate, (t) =>
+          t.removeAuthorizedKey(installation.login, rotation.tag),
+        );
       } catch {
         leftovers.push(server.name);
       }
     }
     await withTx(deps.sql, async (tx) => {
-      await finishRotation(tx, rotation.id, 'abandoned', deps.clock.now(), 'the run stopped before the switch');
+      await finishRotation(
+        tx,
+        rotation.id,
+        'abandoned',
+        deps.clock.now(),
+        'the run stopped before the switch',
+      );
       await recordEvent(tx, deps, {
         actor: options.actor,
         action: 'key.rotation.abandoned',
@@ -111,7 +126,11 @@ export interface RotationRunSummary {
 }
 
 /** Run `fn` over `items` with at most `limit` at once. */
-async function eachLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+async function eachLimited<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -131,7 +150,12 @@ async function eachLimited<T, R>(items: readonly T[], limit: number, fn: (item: 
  */
 export async function rotateDueKeys(
   deps: Deps,
-  options: { concurrency?: number; openTarget?: OpenTarget; actor?: string; hooks?: RotateOptions['hooks'] } = {},
+  options: {
+    concurrency?: number;
+    openTarget?: OpenTarget;
+    actor?: string;
+    hooks?: RotateOptions['hooks'];
+  } = {},
 ): Promise<RotationRunSummary> {
   const actor = options.actor ?? 'job:keys-rotate';
   const synced = await syncServiceKeys(deps, { actor });
@@ -161,14 +185,20 @@ export async function rotateDueKeys(
   return { due: due.length, recovered, outcomes };
 }
 
-async function postSummary(deps: Deps, due: readonly DueKey[], outcomes: readonly RotationOutcome[], actor: string) {
+async function postSummary(
+  deps: Deps,
+  due: readonly DueKey[],
+  outcomes: readonly RotationOutcome[],
+  actor: string,
+) {
   const byProject = new Map<number | null, RotationOutcome[]>();
   due.forEach(({ key }, i) => {
     const list = byProject.get(key.projectId) ?? [];
     list.push(outcomes[i]!);
     byProject.set(key.projectId, list);
   });
-  const count = (list: RotationOutcome[], s: RotationOutcome['status']) => list.filter((o) => o.status === s).length;
+  const count = (list: RotationOutcome[], s: RotationOutcome['status']) =>
+    list.filter((o) => o.status === s).length;
   const notifications: Notification[] = [...byProject].map(([projectId, list]) => ({
     kind: 'channel-post',
     projectId,

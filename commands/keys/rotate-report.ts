@@ -71,9 +71,12 @@ export async function alertRotationFailed(
     `Rotating Warden's service key ${key.fingerprint} (${key.purpose}) failed at the ${failure.step} step on ${failure.server.name}: ${error}`,
     'Nothing was switched: Warden keeps using the old key.',
   ];
-  if (rollback.length > 0 && oldBroken.length === 0) lines.push('Warden checked that the old key still logs in.');
+  if (rollback.length > 0 && oldBroken.length === 0)
+    lines.push('Warden checked that the old key still logs in.');
   if (oldBroken.length > 0) {
-    lines.push(`Could not confirm the old key still works on: ${oldBroken.map((r) => r.server).join(', ')}. Check these servers now.`);
+    lines.push(
+      `Could not confirm the old key still works on: ${oldBroken.map((r) => r.server).join(', ')}. Check these servers now.`,
+    );
   }
   if (stuck.length > 0) {
     lines.push(
@@ -104,7 +107,11 @@ export async function alertRotationFailed(
         server: failure.server.name,
         error: error.slice(0, 500),
         rollback,
-        exec: rollback.map((r) => ({ server: r.server, argv0: 'sh', script: 'authorized-keys add, then remove' })),
+        exec: rollback.map((r) => ({
+          server: r.server,
+          argv0: 'sh',
+          script: 'authorized-keys add, then remove',
+        })),
       },
     },
     securityPosts(projectIdsOf(report.placements, key), reply),

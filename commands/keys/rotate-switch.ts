@@ -11,8 +11,8 @@ import {
 import {
   getServiceKey,
   insertInstallation,
-  listPolicyProjects,
   type KeyInstallation,
+  listPolicyProjects,
   markInstallationRemoved,
   markKeysUsed,
   retireKey,
@@ -136,7 +136,15 @@ export async function completeOldKeyRemoval(
       deps.clock.now(),
       problems.length ? problems.map((p) => `${p.server}: ${p.error}`).join('; ') : null,
     );
-    await recordRotationFinished(tx, deps, old, rotationId, results, input.options, input.oldPrivate !== undefined);
+    await recordRotationFinished(
+      tx,
+      deps,
+      old,
+      rotationId,
+      results,
+      input.options,
+      input.oldPrivate !== undefined,
+    );
   });
   return results;
 }

@@ -10,9 +10,15 @@ import { createActor, createProjectRow, uniqueHandle } from '../approvals/testin
 import type { Actor } from '../rbac/authorize.js';
 import { unsealServiceKey } from './connect.js';
 import { rotateServiceKey } from './rotate.js';
-import { findDueServiceKeys, recoverStaleRotations, ROTATION_STALE_MS, rotateDueKeys } from './rotate-due.js';
+import { findDueServiceKeys, ROTATION_STALE_MS, recoverStaleRotations, rotateDueKeys } from './rotate-due.js';
 import { generateEd25519 } from './service.js';
-import { installServiceKey, readAuthorizedKeys, sshdServer, tryLogin, writeAuthorizedKeys } from './testing.js';
+import {
+  installServiceKey,
+  readAuthorizedKeys,
+  sshdServer,
+  tryLogin,
+  writeAuthorizedKeys,
+} from './testing.js';
 
 const reason = sshdUnavailableReason();
 if (reason) console.warn(`key rotation tests skipped: ${reason}`);
@@ -33,7 +39,11 @@ describe.skipIf(Boolean(reason))('service key rotation against a real sshd', () 
     deps = createTestDeps(db.current.sql);
     owner = await createActor(db.current.sql, uniqueHandle('keeper'), [['admin', null]]);
     project = await createProjectRow(db.current.sql, uniqueHandle('rot'), { keys: { rotateEvery: '12h' } });
-    server = await sshdServer(db.current.sql, sshd, { name: uniqueHandle('rot-srv'), login: LOGIN, projectId: project.id });
+    server = await sshdServer(db.current.sql, sshd, {
+      name: uniqueHandle('rot-srv'),
+      login: LOGIN,
+      projectId: project.id,
+    });
   });
   afterAll(async () => {
     await sshd?.stop();
@@ -43,7 +53,8 @@ describe.skipIf(Boolean(reason))('service key rotation against a real sshd', () 
   async function freshServiceKey() {
     counter += 1;
     for (const k of await listLiveServiceKeys(db.current.sql)) {
-      await db.current.sql`update keys set retired_at = ${deps.clock.now()}, retired_reason = 'test reset' where id = ${k.id}`;
+      await db.current
+        .sql`update keys set retired_at = ${deps.clock.now()}, retired_reason = 'test reset' where id = ${k.id}`;
     }
     writeAuthorizedKeys(LOGIN, []);
     return installServiceKey(deps, {
@@ -87,7 +98,12 @@ describe.skipIf(Boolean(reason))('service key rotation against a real sshd', () 
 
     const retired = (await getKey(db.current.sql, old.id))!;
     expect(retired.retiredReason).toBe('rotated');
-    expect(created).toMatchObject({ ownerId: owner.user.id, rotatedFrom: old.id, kind: 'service', retiredAt: null });
+    expect(created).toMatchObject({
+      ownerId: owner.user.id,
+      rotatedFrom: old.id,
+      kind: 'service',
+      retiredAt: null,
+    });
     expect(created.nextRotationAt?.getTime()).toBe(created.createdAt.getTime() + 12 * 3_600_000);
     expect(await listLiveInstallations(db.current.sql, [old.id])).toEqual([]);
     expect(await listLiveInstallations(db.current.sql, [created.id])).toHaveLength(1);
@@ -114,7 +130,10 @@ describe.skipIf(Boolean(reason))('service key rotation against a real sshd', () 
       trigger: 'schedule',
       hooks: {
         async afterAdd({ oldTarget }) {
-          newLine = readAuthorizedKeys(LOGIN).split('\n').find((l) => l.includes('warden:service-')) ?? '';
+          newLine =
+            readAuthorizedKeys(LOGIN)
+              .split('\n')
+              .find((l) => l.includes('warden:service-')) ?? '';
           // The connection goes away in the middle of the rotation.
           await oldTarget!.close();
           throw new Error('connection lost after adding the new key');
@@ -166,7 +185,11 @@ describe.skipIf(Boolean(reason))('service key rotation against a real sshd', () 
   it('lets only one run rotate a key at a time', async () => {
     const { key: old } = await freshServiceKey();
     const claimed = await withTx(db.current.sql, (tx) =>
-      claimRotation(tx, { keyId: old.id, tag: 'service-held', newFingerprint: 'x', trigger: 'manual' }, deps.clock.now()),
+      claimRotation(
+        tx,
+        { keyId: old.id, tag: 'service-held', newFingerprint: 'x', trigger: 'manual' },
+        deps.clock.now(),
+      ),
     );
     expect(claimed).toBeDefined();
     const outcome = await rotateServiceKey(deps, old.id, { actor: 'user:test', trigger: 'manual' });
@@ -179,7 +202,11 @@ describe.skipIf(Boolean(reason))('service key rotation against a real sshd', () 
     const { key: old, privateKey: oldPrivate } = await freshServiceKey();
     const orphan = generateEd25519('orphan');
     const rotationId = await withTx(db.current.sql, (tx) =>
-      claimRotation(tx, { keyId: old.id, tag: 'service-crashed', newFingerprint: orphan.fingerprint, trigger: 'schedule' }, deps.clock.now()),
+      claimRotation(
+        tx,
+        { keyId: old.id, tag: 'service-crashed', newFingerprint: orphan.fingerprint, trigger: 'schedule' },
+        deps.clock.now(),
+      ),
     );
     writeAuthorizedKeys(LOGIN, [old.publicKey, `${orphan.publicKey} warden:service-crashed`]);
     deps.clock.advance(ROTATION_STALE_MS + 60_000);
@@ -208,6 +235,9 @@ describe.skipIf(Boolean(reason))('service key rotation against a real sshd', () 
     const [post] = await db.current.sql<{ text: string; projectId: number }[]>`
       select payload -> 'reply' ->> 'text' as text, (payload ->> 'projectId')::int as "projectId" from outbox
       where kind = 'channel-post' and payload -> 'reply' ->> 'header' = 'Scheduled key rotation' order by id desc limit 1`;
-    expect(post).toEqual({ text: '1 rotated, 0 failed, 0 with an old key left, 0 skipped.', projectId: project.id });
+    expect(post).toEqual({
+      text: '1 rotated, 0 failed, 0 with an old key left, 0 skipped.',
+      projectId: project.id,
+    });
   });
 });

@@ -4,8 +4,18 @@ import type { Target } from '../../integrations/targets/types.js';
 import { AppError } from '../../lib/errors.js';
 import { withTx } from '../../storage/db.js';
 import { getServersByNames, type Server } from '../../storage/inventory.js';
-import { beatRotation, claimRotation, finishRotation, getRunningRotation } from '../../storage/key-rotations.js';
-import { getServiceKey, type KeyInstallation, listLiveInstallations, type ServiceKey } from '../../storage/keys.js';
+import {
+  beatRotation,
+  claimRotation,
+  finishRotation,
+  getRunningRotation,
+} from '../../storage/key-rotations.js';
+import {
+  getServiceKey,
+  type KeyInstallation,
+  listLiveInstallations,
+  type ServiceKey,
+} from '../../storage/keys.js';
 import type { Deps } from '../deps.js';
 import { type OpenTarget, serviceLogin, sshTargetFor, unsealServiceKey, withTarget } from './connect.js';
 import { alertRotationFailed, recordRotationStarted } from './rotate-report.js';
@@ -93,7 +103,11 @@ export function describeError(error: unknown): string {
 }
 
 /** Rotate service key `keyId` now (see the module comment). Never throws for a server failure. */
-export async function rotateServiceKey(deps: Deps, keyId: number, options: RotateOptions): Promise<RotationOutcome> {
+export async function rotateServiceKey(
+  deps: Deps,
+  keyId: number,
+  options: RotateOptions,
+): Promise<RotationOutcome> {
   const open = options.openTarget ?? sshTargetFor;
   const hooks = options.hooks ?? {};
   const key = await getServiceKey(deps.sql, keyId);
@@ -101,7 +115,8 @@ export async function rotateServiceKey(deps: Deps, keyId: number, options: Rotat
   const base = { keyId, fingerprint: key.fingerprint, servers: [] as ServerRotationResult[] };
   if (key.retiredAt) return { ...base, status: 'skipped', reason: 'the key was already replaced' };
   const running = await getRunningRotation(deps.sql, keyId);
-  if (running) return { ...base, status: 'skipped', reason: `rotation #${running.id} of this key is already running` };
+  if (running)
+    return { ...base, status: 'skipped', reason: `rotation #${running.id} of this key is already running` };
   const placements = await placementsOf(deps, key);
   if (placements.length === 0) {
     return { ...base, status: 'skipped', reason: 'the key is not installed on any server Warden knows' };
@@ -116,7 +131,8 @@ export async function rotateServiceKey(deps: Deps, keyId: number, options: Rotat
       { keyId, tag, newFingerprint: pair.fingerprint, trigger: options.trigger },
       deps.clock.now(),
     );
-    if (id !== undefined) await recordRotationStarted(tx, deps, key, id, pair.fingerprint, placements, options);
+    if (id !== undefined)
+      await recordRotationStarted(tx, deps, key, id, pair.fingerprint, placements, options);
     return id;
   });
   if (rotationId === undefined) {
@@ -144,11 +160,17 @@ export async function rotateServiceKey(deps: Deps, keyId: number, options: Rotat
       await withTarget(open, server, pair.privateKey, async (newTarget) => {
         const check = await newTarget.exec(['id', '-un'], { timeoutMs: 30_000 });
         if (check.exitCode !== 0) {
-          throw new AppError('integration', `the check command failed with the new key (exit ${check.exitCode})`);
+          throw new AppError(
+            'integration',
+            `the check command failed with the new key (exit ${check.exitCode})`,
+          );
         }
         // Only the key's own login is checked: another login (through sudo) answers with its name.
         if (login === serviceUser && check.stdout.trim() !== login) {
-          throw new AppError('integration', `the new key logged in as "${check.stdout.trim()}", not ${login}`);
+          throw new AppError(
+            'integration',
+            `the new key logged in as "${check.stdout.trim()}", not ${login}`,
+          );
         }
       });
       results.push({ server: server.name, login, ok: true });
@@ -183,7 +205,12 @@ export async function rotateServiceKey(deps: Deps, keyId: number, options: Rotat
       // Only a failure before the switch committed lands here with the old key still current.
       const current = await getServiceKey(deps.sql, keyId);
       if (current?.retiredAt) throw error;
-      failure = { server: placements[0]!.server, login: placements[0]!.installation.login, step: 'switch', error };
+      failure = {
+        server: placements[0]!.server,
+        login: placements[0]!.installation.login,
+        step: 'switch',
+        error,
+      };
       results.push({ server: '(all)', login: '', ok: false, step: 'switch', error: describeError(error) });
     }
   }
@@ -208,7 +235,14 @@ export async function rotateServiceKey(deps: Deps, keyId: number, options: Rotat
   const reason = `${failure!.step} failed on ${failure!.server.name}: ${describeError(failure!.error)}`;
   await withTx(deps.sql, async (tx) => {
     await finishRotation(tx, rotationId, 'failed', deps.clock.now(), reason);
-    await alertRotationFailed(tx, deps, key, { rotationId, tag, failure: failure!, rollback, placements, options });
+    await alertRotationFailed(tx, deps, key, {
+      rotationId,
+      tag,
+      failure: failure!,
+      rollback,
+      placements,
+      options,
+    });
   });
   return { ...base, status: 'failed', servers: results, reason };
 }

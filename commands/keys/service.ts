@@ -76,9 +76,13 @@ export async function adoptServiceKey(
   try {
     publicKey = publicKeyOf(deps.vault.openText(secret.sealed, secret.name), 'warden-service');
   } catch (cause) {
-    throw new AppError('bad_request', `The secret ${secret.name} does not hold a private SSH key Warden can read.`, {
-      cause,
-    });
+    throw new AppError(
+      'bad_request',
+      `The secret ${secret.name} does not hold a private SSH key Warden can read.`,
+      {
+        cause,
+      },
+    );
   }
   const key = await registerKey(tx, deps, {
     kind: 'service',
@@ -116,7 +120,10 @@ export async function createServiceKey(
     throw new AppError('bad_request', 'A service key secret is named ssh-key:<scope>, e.g. ssh-key:web-01.');
   }
   if (await getKeySecretByName(tx, input.secretName)) {
-    throw new AppError('conflict', `A secret named ${input.secretName} already exists; adopt it or pick another name.`);
+    throw new AppError(
+      'conflict',
+      `A secret named ${input.secretName} already exists; adopt it or pick another name.`,
+    );
   }
   const pair = generateEd25519('warden-service');
   const secretId = await insertKeySecret(

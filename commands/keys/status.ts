@@ -47,7 +47,11 @@ export interface KeysStatusInput {
   includeRetired?: boolean;
 }
 
-export async function keysStatus(deps: Deps, actor: Actor, input: KeysStatusInput = {}): Promise<KeyStatus[]> {
+export async function keysStatus(
+  deps: Deps,
+  actor: Actor,
+  input: KeysStatusInput = {},
+): Promise<KeyStatus[]> {
   let projectIds = projectsWith(actor, 'keys:read');
   let onlyProject: number | undefined;
   if (input.project !== undefined) {
@@ -103,7 +107,12 @@ export async function statusRows(
       project: key.projectSlug,
       installedOn: installations
         .filter((i) => i.keyId === key.id)
-        .map((i) => ({ server: i.serverName, login: i.login, installedAt: i.installedAt, verifiedAt: i.verifiedAt })),
+        .map((i) => ({
+          server: i.serverName,
+          login: i.login,
+          installedAt: i.installedAt,
+          verifiedAt: i.verifiedAt,
+        })),
       createdAt: key.createdAt,
       lastUsedAt: key.lastUsedAt,
       lastRotatedAt: policy.lastRotatedAt,

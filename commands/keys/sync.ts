@@ -47,7 +47,9 @@ export async function syncServiceKeys(deps: Deps, options: { actor: string }): P
         if (secret.liveKeyId === null) {
           const ownerId = secret.ownerId ?? (await firstGlobalAdmin(tx));
           if (ownerId === undefined) {
-            result.problems.push(`${secret.name}: no owner (the secret names none and there is no global admin)`);
+            result.problems.push(
+              `${secret.name}: no owner (the secret names none and there is no global admin)`,
+            );
             return;
           }
           await adoptServiceKey(tx, deps, {
@@ -61,11 +63,17 @@ export async function syncServiceKeys(deps: Deps, options: { actor: string }): P
           return;
         }
         const live = await listLiveInstallations(tx, [secret.liveKeyId]);
-        const missing = onServers.filter((s) => !live.some((i) => i.serverId === s.id && i.login === loginOf(s)));
+        const missing = onServers.filter(
+          (s) => !live.some((i) => i.serverId === s.id && i.login === loginOf(s)),
+        );
         if (missing.length === 0) return;
         const at = deps.clock.now();
         for (const s of missing) {
-          await insertInstallation(tx, { keyId: secret.liveKeyId, serverId: s.id, login: loginOf(s), tag: null, verifiedAt: null }, at);
+          await insertInstallation(
+            tx,
+            { keyId: secret.liveKeyId, serverId: s.id, login: loginOf(s), tag: null, verifiedAt: null },
+            at,
+          );
         }
         await recordEvent(tx, deps, {
           actor: options.actor,

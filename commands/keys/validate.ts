@@ -33,7 +33,8 @@ const CURVE_BITS: Record<string, number> = { nistp256: 256, nistp384: 384, nistp
 const NEW_KEY_HINT = 'Make a new one with `ssh-keygen -t ed25519` and send the .pub file.';
 
 // Any word that names an SSH key or certificate type, whether Warden accepts it or not.
-const KEY_TYPE_WORD = /^(ssh-(ed25519|rsa|dss|ed448)|ecdsa-sha2-nistp\d+|sk-[a-z0-9-]+@openssh\.com|[a-z0-9-]+-cert-v0[01]@openssh\.com)$/;
+const KEY_TYPE_WORD =
+  /^(ssh-(ed25519|rsa|dss|ed448)|ecdsa-sha2-nistp\d+|sk-[a-z0-9-]+@openssh\.com|[a-z0-9-]+-cert-v0[01]@openssh\.com)$/;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 // C0 controls (tab excepted: it separates words), DEL, C1 controls.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is this regex's job
@@ -66,7 +67,12 @@ function looksPrivate(text: string): boolean {
 function checkCharacters(line: string): void {
   if (/[\r\n]/.test(line)) {
     const lines = line.split(/\r?\n|\r/).filter((l) => l.trim() !== '');
-    const keyLines = lines.filter((l) => l.trim().split(/\s+/).some((w) => KEY_TYPE_WORD.test(w)));
+    const keyLines = lines.filter((l) =>
+      l
+        .trim()
+        .split(/\s+/)
+        .some((w) => KEY_TYPE_WORD.test(w)),
+    );
     if (keyLines.length > 1) {
       throw refuse(
         `That text holds ${keyLines.length} keys; register one key at a time (one .pub line each).`,
@@ -105,7 +111,9 @@ function refuseType(type: string): AppError {
       `Security-key (FIDO, ${type}) keys are not supported yet. Register a plain ed25519 key instead: ${NEW_KEY_HINT}`,
     );
   }
-  return refuse(`${type} keys are not accepted; Warden takes ed25519, ECDSA or RSA of ${MIN_RSA_BITS}+ bits. ${NEW_KEY_HINT}`);
+  return refuse(
+    `${type} keys are not accepted; Warden takes ed25519, ECDSA or RSA of ${MIN_RSA_BITS}+ bits. ${NEW_KEY_HINT}`,
+  );
 }
 
 /** The type name an SSH key blob starts with (uint32 length, then the name), or null. */
@@ -121,10 +129,14 @@ function innerType(blob: string): string | null {
 /** See the module comment. Throws AppError('bad_request') with a message for the person who pasted it. */
 export function validatePublicKey(text: string): ValidatedPublicKey {
   if (typeof text !== 'string' || text.trim() === '') {
-    throw refuse('Paste your public key: the one line of your .pub file, e.g. "ssh-ed25519 AAAA… you@laptop".');
+    throw refuse(
+      'Paste your public key: the one line of your .pub file, e.g. "ssh-ed25519 AAAA… you@laptop".',
+    );
   }
   if (text.length > MAX_INPUT) {
-    throw refuse(`That is ${text.length} characters; a public key line is at most a few thousand. Send only the .pub file.`);
+    throw refuse(
+      `That is ${text.length} characters; a public key line is at most a few thousand. Send only the .pub file.`,
+    );
   }
   if (looksPrivate(text)) throw refusePrivate();
   if (/-{3,5} ?BEGIN SSH2 PUBLIC KEY ?-{3,5}/.test(text)) {
@@ -166,9 +178,13 @@ export function validatePublicKey(text: string): ValidatedPublicKey {
   try {
     key = sshpk.parseKey(`${type} ${blob}`, 'ssh');
   } catch (cause) {
-    throw new AppError('bad_request', `The key data after "${type}" does not decode as an SSH key. Copy the whole .pub line again.`, {
-      cause,
-    });
+    throw new AppError(
+      'bad_request',
+      `The key data after "${type}" does not decode as an SSH key. Copy the whole .pub line again.`,
+      {
+        cause,
+      },
+    );
   }
   const canonical = key.toString('ssh').split(' ');
   if (canonical[0] !== type || canonical[1] !== blob) {
@@ -185,7 +201,9 @@ export function validatePublicKey(text: string): ValidatedPublicKey {
   }
   if (key.type === 'ecdsa') bits = CURVE_BITS[key.curve ?? ''] ?? bits;
   if (comment.length > MAX_COMMENT) {
-    throw refuse(`The comment after the key is ${comment.length} characters; keep it under ${MAX_COMMENT} (e.g. you@laptop).`);
+    throw refuse(
+      `The comment after the key is ${comment.length} characters; keep it under ${MAX_COMMENT} (e.g. you@laptop).`,
+    );
   }
   if (!COMMENT_CHARS.test(comment) || /warden:/i.test(comment)) {
     throw refuse(

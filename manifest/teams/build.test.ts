@@ -41,7 +41,11 @@ describe('the Teams app package', () => {
     const files = unzip(buildPackage(APP, 'warden.example.com'));
     expect([...files.keys()]).toEqual(['manifest.json', 'color.png', 'outline.png']);
     const manifest = JSON.parse(files.get('manifest.json')!.toString('utf8'));
-    expect(manifest).toMatchObject({ manifestVersion: '1.19', id: APP, validDomains: ['warden.example.com'] });
+    expect(manifest).toMatchObject({
+      manifestVersion: '1.19',
+      id: APP,
+      validDomains: ['warden.example.com'],
+    });
     expect(manifest.bots[0]).toMatchObject({ botId: APP, scopes: ['personal', 'team', 'groupChat'] });
     for (const list of manifest.bots[0].commandLists) {
       expect(list.commands.length).toBeLessThanOrEqual(10);
@@ -77,7 +81,10 @@ describe('the Teams app package', () => {
     expect(() => fillManifest(template, 'bot', 'warden.example.com')).toThrow(/--app-id/);
     expect(() => fillManifest(template, APP, 'x"]; rm -rf / #')).toThrow(/--host/);
     expect(() => fillManifest(template, APP, 'https://warden.example.com')).toThrow(/--host/);
-    expect(fillManifest(template, APP.toUpperCase(), 'Warden.Example.com')).toEqual({ id: APP, validDomains: ['warden.example.com'] });
+    expect(fillManifest(template, APP.toUpperCase(), 'Warden.Example.com')).toEqual({
+      id: APP,
+      validDomains: ['warden.example.com'],
+    });
   });
 
   it('writes a ZIP that the zip tools read', () => {

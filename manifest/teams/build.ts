@@ -29,7 +29,11 @@ export function crc32(data: Buffer): number {
 }
 
 /** An RGBA PNG from a pixel function. */
-export function png(width: number, height: number, pixel: (x: number, y: number) => [number, number, number, number]): Buffer {
+export function png(
+  width: number,
+  height: number,
+  pixel: (x: number, y: number) => [number, number, number, number],
+): Buffer {
   const raw = Buffer.alloc((width * 4 + 1) * height);
   for (let y = 0; y < height; y++) {
     raw[y * (width * 4 + 1)] = 0; // filter: none
@@ -116,7 +120,8 @@ export function drawIcons(): { color: Buffer; outline: Buffer } {
   const color = png(192, 192, (px, py) => {
     const x = (px + 0.5) / 192;
     const y = (py + 0.5) / 192;
-    if (inShield(x, y, 0.06) && !(Math.abs(x - 0.5) < 0.03 && y > 0.25 && y < 0.7)) return [255, 255, 255, 255];
+    if (inShield(x, y, 0.06) && !(Math.abs(x - 0.5) < 0.03 && y > 0.25 && y < 0.7))
+      return [255, 255, 255, 255];
     return [11, 85, 99, 255];
   });
   // Teams wants the outline icon white on transparent.
@@ -130,9 +135,15 @@ export function drawIcons(): { color: Buffer; outline: Buffer } {
 
 /** manifest.json with the app id and host filled in; throws naming a bad argument. */
 export function fillManifest(template: string, appId: string, host: string): Record<string, unknown> {
-  if (!GUID.test(appId)) throw new Error(`--app-id must be the bot's Microsoft App ID (a GUID), not "${appId.slice(0, 40)}"`);
-  if (!HOST.test(host)) throw new Error(`--host must be Warden's public host name, like warden.example.com, not "${host.slice(0, 60)}"`);
-  const filled = template.replaceAll('{{TEAMS_APP_ID}}', appId.toLowerCase()).replaceAll('{{WARDEN_HOST}}', host.toLowerCase());
+  if (!GUID.test(appId))
+    throw new Error(`--app-id must be the bot's Microsoft App ID (a GUID), not "${appId.slice(0, 40)}"`);
+  if (!HOST.test(host))
+    throw new Error(
+      `--host must be Warden's public host name, like warden.example.com, not "${host.slice(0, 60)}"`,
+    );
+  const filled = template
+    .replaceAll('{{TEAMS_APP_ID}}', appId.toLowerCase())
+    .replaceAll('{{WARDEN_HOST}}', host.toLowerCase());
   return JSON.parse(filled) as Record<string, unknown>;
 }
 

@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import { z } from 'zod';
-import { toCsv } from '../../../commands/audit/report-csv.js';
 import { type AuditReport, buildAuditReport } from '../../../commands/audit/report.js';
+import { toCsv } from '../../../commands/audit/report-csv.js';
 import type { Deps } from '../../../commands/deps.js';
 import { ProjectSlug } from '../../../commands/inventory/schema.js';
 import { handoverKey } from '../../../commands/keys/handover.js';
@@ -19,7 +19,9 @@ import { type ApiRoute, defineRoute } from '../registry.js';
 const Timestamp = z.iso.datetime();
 const iso = (d: Date) => d.toISOString();
 const isoOrNull = (d: Date | null) => (d ? d.toISOString() : null);
-const Fingerprint = z.string().regex(/^SHA256:[A-Za-z0-9+/]{12,43}$/, 'a fingerprint is SHA256:… (at least 12 characters)');
+const Fingerprint = z
+  .string()
+  .regex(/^SHA256:[A-Za-z0-9+/]{12,43}$/, 'a fingerprint is SHA256:… (at least 12 characters)');
 
 export const KeyView = z.object({
   id: z.int(),
@@ -31,7 +33,12 @@ export const KeyView = z.object({
   purpose: z.string(),
   project: z.string().nullable(),
   installedOn: z.array(
-    z.object({ server: z.string(), login: z.string(), installedAt: Timestamp, verifiedAt: Timestamp.nullable() }),
+    z.object({
+      server: z.string(),
+      login: z.string(),
+      installedAt: Timestamp,
+      verifiedAt: Timestamp.nullable(),
+    }),
   ),
   createdAt: Timestamp,
   lastUsedAt: Timestamp.nullable(),
@@ -52,7 +59,11 @@ export function keyView(k: KeyStatus): z.input<typeof KeyView> {
     bits: k.bits,
     purpose: k.purpose,
     project: k.project,
-    installedOn: k.installedOn.map((i) => ({ ...i, installedAt: iso(i.installedAt), verifiedAt: isoOrNull(i.verifiedAt) })),
+    installedOn: k.installedOn.map((i) => ({
+      ...i,
+      installedAt: iso(i.installedAt),
+      verifiedAt: isoOrNull(i.verifiedAt),
+    })),
     createdAt: iso(k.createdAt),
     lastUsedAt: isoOrNull(k.lastUsedAt),
     lastRotatedAt: iso(k.lastRotatedAt),
@@ -73,7 +84,10 @@ async function statusOf(deps: Deps, actor: Parameters<typeof keysStatus>[1], fin
 const ReportQuery = z
   .object({
     project: ProjectSlug.optional(),
-    server: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/).optional(),
+    server: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/)
+      .optional(),
     since: z.iso.datetime({ offset: true }).optional().describe('start of the period (default: 7 days ago)'),
     collect: z.enum(['true', 'false']).optional().describe('false: do not connect to the servers'),
     format: z.enum(['json', 'csv']).optional().describe('csv: one flat table (text/csv)'),
@@ -90,7 +104,10 @@ async function reportFrom(c: Context<AppEnv>, deps: Deps) {
   requirePermission(actor, 'audit:read');
   const parsed = ReportQuery.safeParse(c.req.query());
   if (!parsed.success) {
-    throw new AppError('bad_request', `the query is not valid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    throw new AppError(
+      'bad_request',
+      `the query is not valid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
   }
   const q = parsed.data;
   if (q.project && q.server) throw new AppError('bad_request', 'give a project or a server, not both');
@@ -138,10 +155,13 @@ export const keyRoutes: ApiRoute[] = [
     method: 'get',
     path: '/keys',
     operationId: 'listKeys',
-    summary: 'Keys you may see: owner, fingerprint, where installed, last used, next rotation (overdue marked)',
+    summary:
+      'Keys you may see: owner, fingerprint, where installed, last used, next rotation (overdue marked)',
     tag: 'keys',
     permission: null,
-    query: z.object({ project: ProjectSlug.optional(), retired: z.enum(['true', 'false']).optional() }).strict(),
+    query: z
+      .object({ project: ProjectSlug.optional(), retired: z.enum(['true', 'false']).optional() })
+      .strict(),
     response: z.object({ items: z.array(KeyView) }),
     handler: async ({ query, deps, actor }) => {
       const rows = await keysStatus(deps, actor, {
@@ -173,7 +193,9 @@ export const keyRoutes: ApiRoute[] = [
     summary: 'Give a key a new owner (audited)',
     tag: 'keys',
     permission: 'keys:manage',
-    body: z.object({ fingerprint: Fingerprint, to: z.string().max(80), reason: z.string().max(500).optional() }).strict(),
+    body: z
+      .object({ fingerprint: Fingerprint, to: z.string().max(80), reason: z.string().max(500).optional() })
+      .strict(),
     response: z.object({ fingerprint: z.string(), owner: z.string() }),
     handler: async ({ body, deps, actor, meta }) => {
       const key = await handoverKey(deps, actor, body, meta);
