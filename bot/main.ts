@@ -8,6 +8,11 @@ import { Hono } from 'hono';
 import { accessApprovalSubjects } from '../commands/access/subjects.js';
 import { createAccessDeliverer } from '../commands/access/work.js';
 import { createApprovalSubjects } from '../commands/approvals/subjects.js';
+import { sweepInterruptedRuns } from '../commands/scripts/cancel.js';
+import { scriptRunSubject } from '../commands/scripts/run-subject.js';
+import { createScriptRunner } from '../commands/scripts/runner.js';
+import { scriptVersionSubject } from '../commands/scripts/versions.js';
+import { createWebhookDeliverer } from '../commands/webhooks/deliver.js';
 import type { Deps } from '../commands/deps.js';
 import { createRegistry } from '../commands/index.js';
 import { sweepInterruptedScans } from '../commands/scanning/sweep.js';
@@ -22,6 +27,7 @@ import { discoveryJob } from '../jobs/discovery.js';
 import { grantsExpireJob } from '../jobs/grants-expire.js';
 import { keysRotateJob } from '../jobs/keys-rotate.js';
 import { outboxDrainJob } from '../jobs/outbox-drain.js';
+import { scriptRunsSweepJob } from '../jobs/script-runs-sweep.js';
 import { createOutboxWorker, type Deliverer } from '../jobs/outbox-worker.js';
 import { scanDueJob } from '../jobs/scan-project.js';
 import { createScheduler, type Scheduler } from '../jobs/scheduler.js';
@@ -229,6 +235,9 @@ export async function startWarden(options: WardenOptions): Promise<Warden> {
     if (tickets) deliverers.ticket = createTicketDeliverer({ sql: db.sql, tickets, clock });
     // Grant keys go on and off servers right after the commit that made it due (commands/access/work.ts).
     deliverers.access = createAccessDeliverer(() => deps);
+    // Script runs start after the commit that queued them; webhooks go out signed (commands/scripts, commands/webhooks).
+    deliverers['sop-run'] = createScriptRunner(() => deps).deliverer;
+    deliverers.webhook = createWebhookDeliverer({ sql: db.sql, clock, vault: () => deps.vault });
     // Slack's outgoing side exists before the deps, because the outbox worker needs its deliverer.
     const slackChat = config.slack ? createSlackChat(config.slack, { sql: db.sql, clock, log }) : undefined;
     if (slackChat) {
@@ -263,7 +272,7 @@ export async function startWarden(options: WardenOptions): Promise<Warden> {
       chatPlatforms,
       kickOutbox: () => worker.kick(),
       tickets,
-      approvalSubjects: createApprovalSubjects([...accessApprovalSubjects]),
+      approvalSubjects: createApprovalSubjects([...accessApprovalSubjects, scriptVersionSubject, scriptRunSubject]),
       targets: createTargetFactory(),
     };
     teardown.push({ name: 'outbox worker', run: () => worker.stop() });
@@ -272,6 +281,7 @@ export async function startWarden(options: WardenOptions): Promise<Warden> {
     await seed(db.sql, deps, { admins: config.admins, demo: config.demo });
     // Scan batches left running by a process that died are marked interrupted (embedded: this is the only process).
     await sweepInterruptedScans(deps, config.embedded ? { staleAfterMs: 0 } : {});
+    await sweepInterruptedRuns(deps, config.embedded ? { staleAfterMs: 0 } : {});
 
     const scheduler: Scheduler = createScheduler({
       target: db.target,
@@ -283,6 +293,7 @@ export async function startWarden(options: WardenOptions): Promise<Warden> {
         discoveryJob,
         grantsExpireJob,
         keysRotateJob,
+        scriptRunsSweepJob,
       ],
       embedded: config.embedded,
     });

@@ -8,6 +8,7 @@ import { keysCommands } from './keys/chat.js';
 import type { ActionSpec, CommandSpec, FormSpec, Registry } from './registry.js';
 import { roleCommands } from './roles/index.js';
 import { scanningCommands } from './scanning/chat.js';
+import { scriptCommands, scriptForms } from './scripts/chat.js';
 import { whoamiCommand } from './whoami/index.js';
 
 /**
@@ -24,6 +25,7 @@ export function createRegistry(): Registry {
     ...accessCommands,
     ...keysCommands,
     auditReportCommand,
+    ...scriptCommands,
     // capabilities: add CommandSpecs here, one line each
   ];
   const actions: ActionSpec[] = [
@@ -32,6 +34,7 @@ export function createRegistry(): Registry {
   ];
   const forms: FormSpec[] = [
     ...accessForms,
+    ...scriptForms,
     // capabilities: add FormSpecs here, one line each
   ];
   const registry: Registry = { commands, actions, forms };

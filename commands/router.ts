@@ -20,8 +20,10 @@ export interface HandleOptions {
   /**
    * Called once the interaction is committed and before it runs, so an adapter can acknowledge
    * the platform then (Slack's 3 s budget) and let the work finish after the acknowledgement.
+   * When it returns a promise, the interaction runs once it resolves (an adapter bounding how
+   * much work runs at once).
    */
-  onRecorded?: (recorded: { id: number; duplicate: boolean }) => void;
+  onRecorded?: (recorded: { id: number; duplicate: boolean }) => void | Promise<void>;
   /**
    * Where the interaction is recorded; default `deps.sql`. An adapter may keep a small pool of
    * its own so that recording (and so acknowledging) never queues behind slow work.
@@ -51,7 +53,7 @@ export async function handleInteraction(
     body: interaction,
     receivedAt: interaction.receivedAt,
   });
-  options.onRecorded?.(recorded);
+  await options.onRecorded?.(recorded);
   if (recorded.duplicate) {
     return {
       reply: {

@@ -339,10 +339,10 @@ export async function getRunServerOutput(
   runId: number,
   serverName: string,
 ): Promise<RunServerOutput | undefined> {
-  const [row] = await sql<RunServerOutput[]>`
+  const [row] = await sql<(RunServerRow & { stdout: Buffer; stderr: Buffer })[]>`
     select ${runServerColumns(sql)}, stdout, stderr from script_run_servers
     where run_id = ${runId} and server_name = ${serverName}`;
-  return row;
+  return row && { ...row, stdout: row.stdout.toString('utf8'), stderr: row.stderr.toString('utf8') };
 }
 
 /** Take the next pending server of a run; none when the rest were cancelled or taken. */
@@ -380,8 +380,8 @@ export async function finishRunServer(
   const [row] = await sql<RunServerRow[]>`
     update script_run_servers
     set status = ${result.status}, exit_code = ${result.exitCode}, signal = ${result.signal},
-        timed_out = ${result.timedOut}, truncated = ${result.truncated}, stdout = ${result.stdout},
-        stderr = ${result.stderr}, error = ${result.error}, duration_ms = ${result.durationMs},
+        timed_out = ${result.timedOut}, truncated = ${result.truncated}, stdout = ${Buffer.from(result.stdout)},
+        stderr = ${Buffer.from(result.stderr)}, error = ${result.error}, duration_ms = ${result.durationMs},
         finished_at = ${at}
     where id = ${id}
     returning ${runServerColumns(sql)}`;

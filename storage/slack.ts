@@ -13,7 +13,10 @@ import { type Queryable, type Sql, withTx } from './db.js';
  * then recorded with a synchronous commit, which flushes the log — this row included — before
  * the acknowledgement. A crash in between can lose only the row of a request that changed nothing.
  */
-export async function rememberSignature(sql: Sql, input: { signature: string; expiresAt: Date }): Promise<boolean> {
+export async function rememberSignature(
+  sql: Sql,
+  input: { signature: string; expiresAt: Date },
+): Promise<boolean> {
   return withTx(sql, async (tx) => {
     await tx`set local synchronous_commit = off`;
     const result = await tx`

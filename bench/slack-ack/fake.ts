@@ -1,5 +1,5 @@
-import { channelMessages } from '../../test/fakes/slack-state.js';
 import { startFakeSlack } from '../../test/fakes/slack.js';
+import { channelMessages } from '../../test/fakes/slack-state.js';
 
 /**
  * The Slack fake in its own process, so its work (chat.update, thread replies) does not run on
@@ -31,7 +31,13 @@ if (process.send) {
           const list = channelMessages(slack.state, request.channel);
           const ts: string[] = [];
           for (let i = 0; i < request.count; i++) {
-            const message = { ts: slack.state.nextTs(), channel: request.channel, text: 'approval', user: slack.state.botUserId, edits: 0 };
+            const message = {
+              ts: slack.state.nextTs(),
+              channel: request.channel,
+              text: 'approval',
+              user: slack.state.botUserId,
+              edits: 0,
+            };
             list.push(message);
             ts.push(message.ts);
           }
@@ -39,7 +45,9 @@ if (process.send) {
           return;
         }
         case 'responseUrls': {
-          const urls = request.messages.map((ts, i) => slack.responseUrl(`bench-${i}-${ts}`, { channel: request.channel, ts }));
+          const urls = request.messages.map((ts, i) =>
+            slack.responseUrl(`bench-${i}-${ts}`, { channel: request.channel, ts }),
+          );
           process.send!({ type: 'responseUrls', urls });
           return;
         }

@@ -38,7 +38,10 @@ const BASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
 function child(file: string): ChildProcess {
-  return fork(here(file), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return fork(here(file), [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
 }
 
 function ask<T>(proc: ChildProcess, message: unknown, answer?: string): Promise<T> {
@@ -77,7 +80,14 @@ function summarise(result: LoadResult) {
 
 const ms = (n: number) => n.toFixed(2);
 
-function click(input: { trigger: string; actionId: string; requestId: number; approver: string; ts: string; responseUrl: string }) {
+function click(input: {
+  trigger: string;
+  actionId: string;
+  requestId: number;
+  approver: string;
+  ts: string;
+  responseUrl: string;
+}) {
   const payload = {
     type: 'block_actions',
     user: { id: input.approver, username: input.approver.toLowerCase(), team_id: 'T0FAKE001' },
@@ -88,7 +98,15 @@ function click(input: { trigger: string; actionId: string; requestId: number; ap
     container: { type: 'message', message_ts: input.ts, channel_id: CHANNEL, is_ephemeral: false },
     channel: { id: CHANNEL, name: 'bench-approvals' },
     message: { ts: input.ts, type: 'message' },
-    actions: [{ type: 'button', action_id: input.actionId, block_id: 'b', value: String(input.requestId), action_ts: input.ts }],
+    actions: [
+      {
+        type: 'button',
+        action_id: input.actionId,
+        block_id: 'b',
+        value: String(input.requestId),
+        action_ts: input.ts,
+      },
+    ],
   };
   return new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
 }
@@ -116,7 +134,10 @@ async function seed(sql: Sql, ts: string[], approvers: { id: string; email: stri
       requester_id: r.id,
       permission: 'users:manage',
       title: `approver on bench for bench-r${r.id}`,
-      details: { fields: [{ label: 'Role', value: 'approver' }], data: { userId: r.id, role: 'approver', projectId } },
+      details: {
+        fields: [{ label: 'Role', value: 'approver' }],
+        data: { userId: r.id, role: 'approver', projectId },
+      },
       expires_at: new Date(now.getTime() + 86_400_000),
       created_at: now,
     }));
@@ -167,9 +188,21 @@ async function main() {
     email: `bench-a${i}@bench.example`,
   }));
   const fake = child('./fake.ts');
-  const { url: slackUrl } = await ask<{ url: string }>(fake, { signingSecret: SECRET, channel: CHANNEL, approvers }, 'ready');
-  const { ts } = await ask<{ ts: string[] }>(fake, { type: 'seed', channel: CHANNEL, count: CLICKS }, 'seeded');
-  const { urls } = await ask<{ urls: string[] }>(fake, { type: 'responseUrls', channel: CHANNEL, messages: [...ts, ...ts.slice(0, WARMUP)] }, 'responseUrls');
+  const { url: slackUrl } = await ask<{ url: string }>(
+    fake,
+    { signingSecret: SECRET, channel: CHANNEL, approvers },
+    'ready',
+  );
+  const { ts } = await ask<{ ts: string[] }>(
+    fake,
+    { type: 'seed', channel: CHANNEL, count: CLICKS },
+    'seeded',
+  );
+  const { urls } = await ask<{ urls: string[] }>(
+    fake,
+    { type: 'responseUrls', channel: CHANNEL, messages: [...ts, ...ts.slice(0, WARMUP)] },
+    'responseUrls',
+  );
 
   const config = loadConfig({
     DATABASE_URL: dbUrl.toString(),
@@ -185,7 +218,9 @@ async function main() {
   const warden = await startWarden({ config, log: createLogger('error') });
   const requestIds = await seed(warden.deps.sql, ts, approvers);
   const target = `http://127.0.0.1:${warden.port}/slack/events`;
-  console.log(`warden on ${target}; ${requestIds.length} pending requests, ${APPROVERS} approvers; ${RATE}/s for ${DURATION_S} s`);
+  console.log(
+    `warden on ${target}; ${requestIds.length} pending requests, ${APPROVERS} approvers; ${RATE}/s for ${DURATION_S} s`,
+  );
 
   const warmupBodies = Array.from({ length: WARMUP }, (_, i) =>
     click({
@@ -234,11 +269,25 @@ async function main() {
     if (times > 1 || votes > 1) doubled++;
   });
   await sql.end();
-  const stats = await ask<{ byMethod: Record<string, number>; unexpected: number; violations: string[] }>(fake, { type: 'stats' }, 'stats');
+  const stats = await ask<{ byMethod: Record<string, number>; unexpected: number; violations: string[] }>(
+    fake,
+    { type: 'stats' },
+    'stats',
+  );
 
   const floor = await startFloor();
-  await load({ url: floor.url, rate: RATE, signingSecret: SECRET, bodies: warmupBodies.map((b) => b.replace('bench.warm.', 'floor.warm.')) });
-  const floorResult = await load({ url: floor.url, rate: RATE, signingSecret: SECRET, bodies: bodies.map((b) => b.replace('bench.main.', 'floor.main.')) });
+  await load({
+    url: floor.url,
+    rate: RATE,
+    signingSecret: SECRET,
+    bodies: warmupBodies.map((b) => b.replace('bench.warm.', 'floor.warm.')),
+  });
+  const floorResult = await load({
+    url: floor.url,
+    rate: RATE,
+    signingSecret: SECRET,
+    bodies: bodies.map((b) => b.replace('bench.main.', 'floor.main.')),
+  });
   await floor.stop();
   const floor99 = summarise(floorResult);
 
@@ -251,8 +300,12 @@ async function main() {
     `warden: p50 ${ms(warden99.p50)} ms, p99 ${ms(warden99.p99)} ms, max ${ms(warden99.max)} ms, errors ${warden99.errors}, ` +
       `achieved ${warden99.achieved.toFixed(0)}/s, generator lag ${ms(warden99.lag)} ms`,
   );
-  console.log(`warden db: ${recorded.length} clicks recorded, ${statuses!.approved} requests approved, ${statuses!.failed} refused`);
-  console.log(`fake slack: ${JSON.stringify(stats.byMethod)}, unexpected ${stats.unexpected}, violations ${stats.violations.length}`);
+  console.log(
+    `warden db: ${recorded.length} clicks recorded, ${statuses!.approved} requests approved, ${statuses!.failed} refused`,
+  );
+  console.log(
+    `fake slack: ${JSON.stringify(stats.byMethod)}, unexpected ${stats.unexpected}, violations ${stats.violations.length}`,
+  );
   console.log(
     `floor (bare Bolt, ack only): p50 ${ms(floor99.p50)} ms, p99 ${ms(floor99.p99)} ms, max ${ms(floor99.max)} ms, errors ${floor99.errors}`,
   );

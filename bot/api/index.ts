@@ -10,7 +10,9 @@ import { auditRoutes } from './routes/audit.js';
 import { inventoryRoutes } from './routes/inventory.js';
 import { keyRoutes } from './routes/keys.js';
 import { scanningRoutes } from './routes/scanning.js';
+import { scriptRoutes } from './routes/scripts.js';
 import { tokenRoutes } from './routes/tokens.js';
+import { webhookRoutes } from './routes/webhooks.js';
 
 /** Every route of /api/v1, in the order the document lists them. */
 export const API_ROUTES: readonly ApiRoute[] = [
@@ -20,6 +22,8 @@ export const API_ROUTES: readonly ApiRoute[] = [
   ...scanningRoutes,
   ...accessRoutes,
   ...keyRoutes,
+  ...scriptRoutes,
+  ...webhookRoutes,
 ];
 
 /** Request bodies above this are refused before they are read (an import of ~10,000 servers fits). */

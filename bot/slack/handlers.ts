@@ -1,6 +1,6 @@
 import { handleInteraction } from '../../commands/router.js';
 import { findUserByIdentity } from '../../storage/users.js';
-import type { InteractionResult, PlatformUser, Reply } from '../chat/model.js';
+import type { Interaction, InteractionResult, PlatformUser, Reply } from '../chat/model.js';
 import { buildHomeView } from './home.js';
 import { checkSubmission, decodeMeta, fieldErrorsResponse, formToModal, modalWithError } from './modals.js';
 import {
@@ -66,6 +66,29 @@ export async function slackUser(
   return { user };
 }
 
+/**
+ * Record the interaction on the ingress pool, call `recorded` the moment it is committed (the
+ * acknowledgement), then run it once the gate has room.
+ */
+async function run(
+  ctx: SlackContext,
+  interaction: Interaction,
+  recorded?: () => void,
+): Promise<InteractionResult> {
+  let release: (() => void) | undefined;
+  try {
+    return await handleInteraction(interaction, ctx.deps, ctx.registry, {
+      recordWith: ctx.ingressSql,
+      onRecorded: async () => {
+        recorded?.();
+        release = await ctx.gate.acquire();
+      },
+    });
+  } finally {
+    release?.();
+  }
+}
+
 const UNREADABLE: Reply = {
   visibility: 'private',
   tone: 'error',
@@ -118,10 +141,7 @@ export async function onCommand(ctx: SlackContext, body: unknown, ack: Ack): Pro
   const committed = new Promise<void>((resolve) => {
     recorded = resolve;
   });
-  const work = handleInteraction(interaction, ctx.deps, ctx.registry, {
-    onRecorded: () => recorded(),
-    recordWith: ctx.ingressSql,
-  });
+  const work = run(ctx, interaction, () => recorded());
   // Nothing is acknowledged before the commit: a failure to record reaches Slack as an error.
   await Promise.race([committed, work]);
   const early = await within(work, ctx.fastReplyMs);
@@ -156,12 +176,9 @@ export async function onAction(ctx: SlackContext, body: unknown, ack: Ack): Prom
     return answerPrivately(ctx, handle, click.user.id, who.refusal);
   }
   let acked = false;
-  const result = await handleInteraction(interaction, ctx.deps, ctx.registry, {
-    recordWith: ctx.ingressSql,
-    onRecorded: () => {
-      acked = true;
-      void ack();
-    },
+  const result = await run(ctx, interaction, () => {
+    acked = true;
+    void ack();
   });
   if (!acked) await ack();
   if (click.view?.type === 'home') {
@@ -185,7 +202,7 @@ export async function onViewSubmission(ctx: SlackContext, body: unknown, ack: Ac
   const meta = decodeMeta(view.private_metadata) ?? { channel: '' };
   const interaction = formInteraction(submission, who.user, ctx.deps.clock.now(), meta);
   const handle = interaction.replyHandle as SlackReplyHandle;
-  const work = handleInteraction(interaction, ctx.deps, ctx.registry, { recordWith: ctx.ingressSql });
+  const work = run(ctx, interaction);
   const early = await within(work, VIEW_BUDGET_MS);
   if (!early) {
     await ack();

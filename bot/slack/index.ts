@@ -9,6 +9,7 @@ import type { Queryable, Sql } from '../../storage/db.js';
 import { createChatDeliverer } from '../chat/deliver.js';
 import type { AppEnv } from '../http/context.js';
 import type { SlackConfig } from './config.js';
+import { createGate } from './gate.js';
 import { onAction, onCommand, onViewSubmission, publishHome } from './handlers.js';
 import type { HomeSources } from './home.js';
 import { createSlackIdentity } from './identity.js';
@@ -56,6 +57,8 @@ export interface SlackAppOptions {
    * deliveries on the main pool. Default `deps.sql` (embedded PGlite is one session anyway).
    */
   ingressSql?: Sql;
+  /** Interactions run at once after their acknowledgement; the rest queue (default 6). */
+  concurrency?: number;
 }
 
 /** The outgoing side alone: what the outbox worker needs, before the rest of Warden exists. */
@@ -93,6 +96,7 @@ export function createSlackApp(
   const ctx: SlackContext = {
     deps,
     ingressSql,
+    gate: createGate(options.concurrency ?? 6),
     registry,
     platform,
     identity,

@@ -3,6 +3,7 @@ import type { Registry } from '../../commands/registry.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Sql } from '../../storage/db.js';
 import type { Reply } from '../chat/model.js';
+import type { Gate } from './gate.js';
 import type { HomeSources } from './home.js';
 import type { SlackIdentity } from './identity.js';
 import type { SlackReplyHandle } from './parse.js';
@@ -25,6 +26,8 @@ export interface SlackContext {
   /** A slash command whose answer is ready this fast is answered in the acknowledgement itself. */
   fastReplyMs: number;
   homeSources?: HomeSources;
+  /** Bounds how much after-acknowledgement work runs at once (see gate.ts). */
+  gate: Gate;
   /** Work that continues after the acknowledgement; stop() waits for it. */
   track(work: Promise<unknown>): void;
 }

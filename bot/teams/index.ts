@@ -53,9 +53,12 @@ export function createTeamsChat(
     { validateServiceUrl: true, emitStackTrace: false },
     outboundPolicy(config),
   );
-  // The SDK's default posts "The agent encountered an error or bug" into the chat.
+  // The SDK's default posts "The agent encountered an error or bug" into the chat and answers 200.
+  // Warden says nothing in chat and fails the request instead, so Teams retries an activity that
+  // could not even be recorded (the retry is deduplicated by activity id).
   adapter.onTurnError = async (_ctx, error) => {
     log.error({ err: error }, 'Teams turn failed');
+    throw error;
   };
   if (options.tokenSource) useTokenSource(adapter, options.tokenSource, auth);
   const platform = createTeamsPlatform({ sql: base.sql, adapter, config, clock: base.clock, log });

@@ -175,3 +175,19 @@ describe('Teams endpoint security', () => {
     }
   });
 });
+
+describe('Teams endpoint durability', () => {
+  it('fails the request (so Teams retries) when the activity cannot be recorded, and says nothing in chat', async () => {
+    const sql = db.current.sql;
+    await sql`alter table interactions rename to interactions_away`;
+    try {
+      const before = h.connector.server.requests.length;
+      const msg = h.message(alice, 'whoami', 'personal');
+      const res = await h.send(msg);
+      expect(res.status).toBe(500);
+      expect(h.connector.server.requests.length).toBe(before);
+    } finally {
+      await sql`alter table interactions_away rename to interactions`;
+    }
+  });
+});

@@ -13,6 +13,7 @@ import type { Deps } from '../deps.js';
 import { projectNotFound } from '../inventory/projects.js';
 import { actorRef, projectsWith } from '../inventory/scope.js';
 import { openServiceTarget, serviceLogin } from '../keys/connect.js';
+import { eachLimited } from '../keys/limit.js';
 import { type Actor, authorize } from '../rbac/authorize.js';
 import { authLogPaths, collectEvidence, type ServerEvidence } from './report-collect.js';
 import { accountKnown, matchAuthorizedKey, matchLogin, type ServerKnowledge } from './report-match.js';
@@ -74,23 +75,6 @@ async function scopeOf(deps: Deps, actor: Actor, input: AuditReportInput) {
   if (ids !== null && ids.length === 0) authorize(actor, 'audit:read', null);
   const servers = await listServers(deps.sql, { projectIds: ids, limit: MAX_SERVERS + 1 });
   return { project: null, server: null, servers };
-}
-
-async function eachLimited<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return out;
 }
 
 async function openFor(deps: Deps, server: Server, options: ReportOptions): Promise<Target> {

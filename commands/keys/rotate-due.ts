@@ -11,6 +11,7 @@ import {
 import { recordEvent } from '../audit/trail.js';
 import type { Deps } from '../deps.js';
 import { type OpenTarget, sshTargetFor, unsealServiceKey, withTarget } from './connect.js';
+import { eachLimited } from './limit.js';
 import { type KeyPolicy, keyPolicy, projectsOfKey } from './policy.js';
 import { placementsOf, type RotateOptions, type RotationOutcome, rotateServiceKey } from './rotate.js';
 import { completeOldKeyRemoval } from './rotate-switch.js';
@@ -123,24 +124,6 @@ export interface RotationRunSummary {
   due: number;
   recovered: number;
   outcomes: RotationOutcome[];
-}
-
-/** Run `fn` over `items` with at most `limit` at once. */
-async function eachLimited<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return out;
 }
 
 /**

@@ -140,19 +140,18 @@ export async function rotateServiceKey(
   }
 
   // Steps 2 and 3, server by server. `added` remembers where the new line went, to take it back.
-  const added: { server: Server; login: string; sudo: boolean }[] = [];
+  const added: { server: Server; login: string }[] = [];
   const results: ServerRotationResult[] = [];
   let failure: { server: Server; login: string; step: RotationStep; error: unknown } | undefined;
   for (const { installation, server } of placements) {
     const login = installation.login;
     let step: RotationStep = 'connect';
     try {
-      const { login: serviceUser, sudo } = serviceLogin(server);
-      const needSudo = login !== serviceUser && sudo;
+      const { login: serviceUser } = serviceLogin(server);
       await withTarget(open, server, oldPrivate, async (oldTarget) => {
         step = 'add';
         await oldTarget.addAuthorizedKey(login, pair.publicKey, tag);
-        added.push({ server, login, sudo: needSudo });
+        added.push({ server, login });
         await hooks.afterAdd?.({ server, login, oldTarget });
       });
       step = 'verify';
@@ -176,6 +175,9 @@ export async function rotateServiceKey(
       results.push({ server: server.name, login, ok: true });
       await beatRotation(deps.sql, rotationId, deps.clock.now());
     } catch (error) {
+      // The edit script ran but failed its own check: a tagged line may be there; take it back too.
+      if ((step as RotationStep) === 'add' && classifyTargetError(error) === 'command-failed')
+        added.push({ server, login });
       failure = { server, login, step, error };
       results.push({ server: server.name, login, ok: false, step, error: describeError(error) });
       break;

@@ -1,13 +1,13 @@
 import type { Form, FormField, InteractionResult, ListItem } from '../../bot/chat/model.js';
 import { AppError, isAppError } from '../../lib/errors.js';
-import { getRun, listRunServers } from '../../storage/scripts.js';
+import { getScriptVersionById } from '../../storage/scripts.js';
 import { formatDuration, quoteForMessage } from '../grammar.js';
-import { can } from '../rbac/authorize.js';
 import type { CommandSpec, FormSpec } from '../registry.js';
 import { cancelRun } from './cancel.js';
 import { describeType, isRequired, missingParams, type ParamSpec } from './params.js';
 import { MAX_SERVER_REPLIES, runMessage, serverLine } from './render.js';
-import { getScript, listScripts, maySeeScript } from './repository.js';
+import { getRunDetail } from './queries.js';
+import { getScript, listScripts } from './repository.js';
 import { startRun } from './run.js';
 
 /**
@@ -148,11 +148,8 @@ export const runStatusCommand: CommandSpec = {
   maxPositional: 1,
   async run(args, ctx) {
     const id = parseRunId(args.positional[0], 'run status <id>');
-    const run = await getRun(ctx.deps.sql, id);
-    const version = run ? await getScript(ctx.deps, ctx.actor, run.scriptName).catch(() => undefined) : undefined;
-    const visible = run && (run.requestedBy === ctx.actor.user.id || (version && maySeeScript(ctx.actor, version)) || can(ctx.actor, 'audit:read', run.projectId));
-    if (!run || !visible) throw new AppError('not_found', `there is no run #${id} you may see`);
-    const servers = await listRunServers(ctx.deps.sql, id);
+    const { run, servers } = await getRunDetail(ctx.deps, ctx.actor, id);
+    const version = await getScriptVersionById(ctx.deps.sql, run.versionId);
     const message = runMessage(run, { risk: version?.risk ?? 'low' }, servers, run.requestedRef.replace(/^user:/, ''));
     return {
       reply: {

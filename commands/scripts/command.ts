@@ -24,7 +24,8 @@ const POSIX_CANCEL = [
   '[ -f "$f" ] || exit 3',
   'p=$(cat "$f"); case $p in ""|*[!0-9]*) exit 0;; esac',
   'g=$(ps -o pgid= -p "$p" 2>/dev/null | tr -d " "); case $g in ""|*[!0-9]*) g=0;; esac',
-  'if [ "$g" -gt 1 ]; then kill -TERM -- "-$g" 2>/dev/null || kill -TERM "$p" 2>/dev/null; else kill -TERM "$p" 2>/dev/null; fi',
+  // `kill -TERM -<pgid>`: dash's kill refuses `--` before a negative pid, so none is written.
+  'if [ "$g" -gt 1 ]; then kill -TERM "-$g" 2>/dev/null || kill -TERM "$p" 2>/dev/null; else kill -TERM "$p" 2>/dev/null; fi',
   'rm -f "$f"',
   'exit 0',
 ].join('\n');

@@ -226,6 +226,12 @@ export async function executeClaimedRun(deps: Deps, runId: number, options: Exec
   try {
     const total = (await listRunServers(deps.sql, run.id)).length;
     await Promise.all(Array.from({ length: Math.max(1, Math.min(run.concurrency, total)) }, worker));
+  } catch (error) {
+    // Results could not be recorded (database trouble): end the run rather than leave it running.
+    const now = deps.clock.now();
+    await closePendingRunServers(deps.sql, run.id, { status: 'error', error: 'not run: the run failed', at: now }).catch(() => []);
+    await setRunStatus(deps.sql, run.id, { from: ['running'], to: 'failed', at: now, error: `Warden failed while running it: ${messageOf(error)}` }).catch(() => false);
+    throw error;
   } finally {
     clearInterval(heartbeat);
   }

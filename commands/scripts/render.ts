@@ -109,8 +109,12 @@ export function runMessage(
   };
 }
 
-/** The last `max` characters of a stream, marked when cut. */
-export function tail(text: string, max = CHAT_OUTPUT_CHARS): { text: string; cut: boolean } {
+/**
+ * The last `max` characters of a stream, marked when cut. NUL is shown as ␀: chat cannot carry
+ * it, and the outbox's jsonb cannot store it (the full output keeps the real bytes).
+ */
+export function tail(raw: string, max = CHAT_OUTPUT_CHARS): { text: string; cut: boolean } {
+  const text = raw.replaceAll('\0', '\u2400');
   if (text.length <= max) return { text, cut: false };
   return { text: `…${text.slice(text.length - max)}`, cut: true };
 }

@@ -17,7 +17,8 @@ import { webhookSecretContext } from './subscriptions.js';
  */
 export interface WebhookDelivererOptions {
   sql: Sql;
-  vault: Vault;
+  /** The vault, or a getter for one made later (main.ts builds the deliverers before the deps). */
+  vault: Vault | (() => Vault);
   clock: Clock;
   /** Default: the global fetch. */
   fetch?: typeof fetch;
@@ -41,7 +42,8 @@ function retryAfterSeconds(value: string | null): number | undefined {
  * deliverers.webhook = createWebhookDeliverer({ sql, vault, clock });
  */
 export function createWebhookDeliverer(options: WebhookDelivererOptions) {
-  const { sql, vault, clock } = options;
+  const { sql, clock } = options;
+  const vault = (): Vault => (typeof options.vault === 'function' ? options.vault() : options.vault);
   const send = options.fetch ?? fetch;
   const timeoutMs = options.timeoutMs ?? 10_000;
   return {
@@ -52,7 +54,7 @@ export function createWebhookDeliverer(options: WebhookDelivererOptions) {
       const sub = await getSubscriptionForDelivery(sql, subscriptionId);
       // Deleted or paused since the event: nothing to send, and nothing to retry.
       if (!sub || !sub.active) return { skipped: sub ? 'paused' : 'deleted' };
-      const secret = vault.openText(sub.secretSealed, webhookSecretContext(sub.id));
+      const secret = vault().openText(sub.secretSealed, webhookSecretContext(sub.id));
       const body = JSON.stringify({ id: item.idempotencyKey, ...event });
       const timestamp = Math.floor(clock.now().getTime() / 1000);
       const started = performance.now();

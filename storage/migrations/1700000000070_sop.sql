@@ -79,8 +79,9 @@ CREATE TABLE script_run_servers (
   signal        text,
   timed_out     boolean NOT NULL DEFAULT false,
   truncated     boolean NOT NULL DEFAULT false,
-  stdout        text NOT NULL DEFAULT '',
-  stderr        text NOT NULL DEFAULT '',
+  -- bytes (UTF-8), not text: a script may print NUL, which a text column cannot hold
+  stdout        bytea NOT NULL DEFAULT ''::bytea,
+  stderr        bytea NOT NULL DEFAULT ''::bytea,
   error         text,
   duration_ms   integer,
   -- random part of the pid file name on the server, so a cancel can signal the running script
