@@ -173,20 +173,14 @@ function awsProvider(): { plugin: TargetProviderPlugin; close(): void } {
         const instanceId = needProviderId(server, 'EC2 instance or managed node');
         const { client, config } = clientFor(deps, owner);
         return createSsmTarget(
-          {
-            ...config,
-            instanceId,
-            name: server.name,
-            ...(config.pollIntervalMs ? { pollIntervalMs: config.pollIntervalMs } : {}),
-            ...(config.maxPollIntervalMs ? { maxPollIntervalMs: config.maxPollIntervalMs } : {}),
-          },
+          { ...config, instanceId, name: server.name },
           { client, clock: deps.clock },
         );
       },
       discovery(account, deps) {
         return {
           async discover() {
-            const { client, config } = clientFor(deps, needAccount(placeholder(account), account, 'aws'));
+            const { client, config } = clientFor(deps, account);
             return toDiscovered(await discoverSsmInstances(config, { client }));
           },
         };
@@ -241,7 +235,7 @@ function azureProvider(options: CloudProviderOptions): { plugin: TargetProviderP
       discovery(account, deps) {
         return {
           async discover() {
-            const { client, config } = clientFor(deps, needAccount(placeholder(account), account, 'azure'));
+            const { client, config } = clientFor(deps, account);
             return toDiscovered(await discoverAzureVms(config, { client }));
           },
         };
@@ -249,11 +243,6 @@ function azureProvider(options: CloudProviderOptions): { plugin: TargetProviderP
     },
     close: () => clients.clear(),
   };
-}
-
-/** Discovery has no server in hand; errors then name the account. */
-function placeholder(account: AccountRecord): Server {
-  return { name: `account ${account.name}` } as Server;
 }
 
 /**
