@@ -8,15 +8,16 @@ import { Hono } from 'hono';
 import { accessApprovalSubjects } from '../commands/access/subjects.js';
 import { createAccessDeliverer } from '../commands/access/work.js';
 import { createApprovalSubjects } from '../commands/approvals/subjects.js';
+import type { Deps } from '../commands/deps.js';
+import { createRegistry } from '../commands/index.js';
+import { createCloudProviders } from '../commands/scanning/providers.js';
+import { sweepInterruptedScans } from '../commands/scanning/sweep.js';
+import { createTargetFactory } from '../commands/scanning/target-factory.js';
 import { sweepInterruptedRuns } from '../commands/scripts/cancel.js';
 import { scriptRunSubject } from '../commands/scripts/run-subject.js';
 import { createScriptRunner } from '../commands/scripts/runner.js';
 import { scriptVersionSubject } from '../commands/scripts/versions.js';
 import { createWebhookDeliverer } from '../commands/webhooks/deliver.js';
-import type { Deps } from '../commands/deps.js';
-import { createRegistry } from '../commands/index.js';
-import { sweepInterruptedScans } from '../commands/scanning/sweep.js';
-import { createTargetFactory } from '../commands/scanning/target-factory.js';
 import {
   createTicketDeliverer,
   createTicketHooks,
@@ -27,10 +28,10 @@ import { discoveryJob } from '../jobs/discovery.js';
 import { grantsExpireJob } from '../jobs/grants-expire.js';
 import { keysRotateJob } from '../jobs/keys-rotate.js';
 import { outboxDrainJob } from '../jobs/outbox-drain.js';
-import { scriptRunsSweepJob } from '../jobs/script-runs-sweep.js';
 import { createOutboxWorker, type Deliverer } from '../jobs/outbox-worker.js';
 import { scanDueJob } from '../jobs/scan-project.js';
 import { createScheduler, type Scheduler } from '../jobs/scheduler.js';
+import { scriptRunsSweepJob } from '../jobs/script-runs-sweep.js';
 import { type Clock, systemClock } from '../lib/clock.js';
 import { type Config, ConfigError, decodeKey } from '../lib/config.js';
 import { createVault } from '../lib/crypto.js';
@@ -263,6 +264,8 @@ export async function startWarden(options: WardenOptions): Promise<Warden> {
       log: log.child({ component: 'outbox' }),
       deliverers,
     });
+    const cloud = createCloudProviders();
+    teardown.push({ name: 'cloud clients', run: async () => cloud.close() });
     const deps: Deps = {
       sql: db.sql,
       clock,
@@ -272,8 +275,14 @@ export async function startWarden(options: WardenOptions): Promise<Warden> {
       chatPlatforms,
       kickOutbox: () => worker.kick(),
       tickets,
-      approvalSubjects: createApprovalSubjects([...accessApprovalSubjects, scriptVersionSubject, scriptRunSubject]),
+      approvalSubjects: createApprovalSubjects([
+        ...accessApprovalSubjects,
+        scriptVersionSubject,
+        scriptRunSubject,
+      ]),
       targets: createTargetFactory(),
+      // AWS SSM and Azure targets and discovery, from each account's settings and sealed credentials.
+      targetProviders: cloud.providers,
     };
     teardown.push({ name: 'outbox worker', run: () => worker.stop() });
     teardown.push({ name: 'ssh connections', run: () => deps.targets!.close() });

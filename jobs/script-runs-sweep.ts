@@ -11,6 +11,7 @@ export const scriptRunsSweepJob: JobSpec = {
   concurrency: 1,
   async run(_data, deps) {
     const interrupted = await sweepInterruptedRuns(deps);
-    if (interrupted.length) deps.log.warn({ runs: interrupted }, 'script runs interrupted by a stopped process');
+    if (interrupted.length)
+      deps.log.warn({ runs: interrupted }, 'script runs interrupted by a stopped process');
   },
 };

@@ -47,7 +47,12 @@ export async function insertSubscription(
   return row!.id;
 }
 
-export async function setSubscriptionSecret(sql: Queryable, id: number, sealed: string, at: Date): Promise<void> {
+export async function setSubscriptionSecret(
+  sql: Queryable,
+  id: number,
+  sealed: string,
+  at: Date,
+): Promise<void> {
   await sql`update webhook_subscriptions set secret_sealed = ${sealed}, updated_at = ${at} where id = ${id}`;
 }
 

@@ -90,11 +90,10 @@ export function runLoad(job: LoadJob): Promise<LoadResult> {
   });
 }
 
-// Run as a child process: one job in over IPC, one result out.
+// Run as a child process: jobs in over IPC (a warm-up, then the measured run), results out.
 if (process.send) {
-  process.once('message', (job: LoadJob) => {
-    void runLoad(job).then((result) => {
-      process.send!(result, () => process.exit(0));
-    });
+  process.on('message', (job: LoadJob) => {
+    void runLoad(job).then((result) => process.send!(result));
   });
+  process.on('disconnect', () => process.exit(0));
 }

@@ -56,9 +56,10 @@ function ask<T>(proc: ChildProcess, message: unknown, answer?: string): Promise<
   });
 }
 
-async function load(job: LoadJob): Promise<LoadResult> {
+/** One generator process per server measured, so the warm-up also warms the generator. */
+function generator(): { load(job: LoadJob): Promise<LoadResult>; stop(): void } {
   const proc = child('./load.ts');
-  return ask<LoadResult>(proc, job);
+  return { load: (job) => ask<LoadResult>(proc, job), stop: () => proc.disconnect() };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -242,11 +243,15 @@ async function main() {
       responseUrl: urls[i]!,
     }),
   );
-  await load({ url: target, rate: RATE, signingSecret: SECRET, bodies: warmupBodies });
-  const result = await load({ url: target, rate: RATE, signingSecret: SECRET, bodies });
+  const toWarden = generator();
+  await toWarden.load({ url: target, rate: RATE, signingSecret: SECRET, bodies: warmupBodies });
+  const result = await toWarden.load({ url: target, rate: RATE, signingSecret: SECRET, bodies });
+  toWarden.stop();
   const warden99 = summarise(result);
   // Stop waits for the work that follows each acknowledgement (decisions, chat.update).
+  const draining = performance.now();
   await warden.stop();
+  const drainMs = performance.now() - draining;
 
   const sql = connect(targetFromUrl(dbUrl.toString()), { max: 2 });
   const recorded = await sql<{ trigger: string; n: number }[]>`
@@ -276,18 +281,20 @@ async function main() {
   );
 
   const floor = await startFloor();
-  await load({
+  const toFloor = generator();
+  await toFloor.load({
     url: floor.url,
     rate: RATE,
     signingSecret: SECRET,
     bodies: warmupBodies.map((b) => b.replace('bench.warm.', 'floor.warm.')),
   });
-  const floorResult = await load({
+  const floorResult = await toFloor.load({
     url: floor.url,
     rate: RATE,
     signingSecret: SECRET,
     bodies: bodies.map((b) => b.replace('bench.main.', 'floor.main.')),
   });
+  toFloor.stop();
   await floor.stop();
   const floor99 = summarise(floorResult);
 
@@ -301,7 +308,8 @@ async function main() {
       `achieved ${warden99.achieved.toFixed(0)}/s, generator lag ${ms(warden99.lag)} ms`,
   );
   console.log(
-    `warden db: ${recorded.length} clicks recorded, ${statuses!.approved} requests approved, ${statuses!.failed} refused`,
+    `warden db: ${recorded.length} clicks recorded, ${statuses!.approved} requests approved, ${statuses!.failed} refused; ` +
+      `the work behind the acknowledgements finished ${(drainMs / 1000).toFixed(1)} s after the last click`,
   );
   console.log(
     `fake slack: ${JSON.stringify(stats.byMethod)}, unexpected ${stats.unexpected}, violations ${stats.violations.length}`,

@@ -5,7 +5,9 @@ import type { AppEnv } from '../http/context.js';
 import { errorResponse } from '../http/errors.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { type ApiRoute, honoPath } from './registry.js';
+import { approvalRoutes } from './routes/approvals.js';
 import { accessRoutes } from './routes/access.js';
+import { accountRoutes } from './routes/accounts.js';
 import { auditRoutes } from './routes/audit.js';
 import { inventoryRoutes } from './routes/inventory.js';
 import { keyRoutes } from './routes/keys.js';
@@ -17,11 +19,13 @@ import { webhookRoutes } from './routes/webhooks.js';
 /** Every route of /api/v1, in the order the document lists them. */
 export const API_ROUTES: readonly ApiRoute[] = [
   ...inventoryRoutes,
+  ...accountRoutes,
   ...auditRoutes,
   ...tokenRoutes,
   ...scanningRoutes,
   ...accessRoutes,
   ...keyRoutes,
+  ...approvalRoutes,
   ...scriptRoutes,
   ...webhookRoutes,
 ];

@@ -15,7 +15,7 @@ import { authenticateRequest, requirePermission } from './auth.js';
  * of its parameters, query, body and response. The same declaration validates requests (and
  * responses) at run time and produces the OpenAPI document, so the two cannot drift apart.
  */
-export type HttpMethod = 'get' | 'post' | 'patch' | 'delete';
+export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 export type BodyFormat = 'json' | 'yaml';
 type AnyObject = z.ZodObject<z.core.$ZodShape, z.core.$ZodObjectConfig>;
 

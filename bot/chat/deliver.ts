@@ -56,6 +56,15 @@ function parseNotification(item: OutboxItem): Notification {
   return parsed.data as unknown as Notification;
 }
 
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/** The image's bytes, or undefined when they are not a PNG (the text still goes out). */
+function pngOf(base64: unknown): Buffer | undefined {
+  if (typeof base64 !== 'string') return undefined;
+  const bytes = Buffer.from(base64, 'base64');
+  return bytes.subarray(0, 8).equals(PNG_SIGNATURE) ? bytes : undefined;
+}
+
 /**
  * @example
  * const deliverers = { console: createChatDeliverer({ sql, platform: consoleChat }) };
@@ -115,8 +124,20 @@ export function createChatDeliverer(options: ChatDelivererOptions): Deliverer {
         case 'channel-post': {
           const channel = await channelOf(n.projectId, n.channelRole);
           if (channel === undefined) return skipped;
-          const { messageId } = await platform.post(channel, body, { idempotencyKey });
-          return { posted: messageId, channel };
+          if (!body.image || !platform.uploadImage) {
+            const { messageId } = await platform.post(channel, body, { idempotencyKey });
+            return { posted: messageId, channel };
+          }
+          // The platform sends pictures its own way (a file upload): the text first, then the image.
+          const { image, ...text } = body;
+          const { messageId } = await platform.post(channel, text, { idempotencyKey });
+          const png = pngOf(image.png);
+          if (!png) return { posted: messageId, channel, image: 'not a PNG; skipped' };
+          const uploaded = await platform.uploadImage(channel, png, image.title, {
+            idempotencyKey: `${idempotencyKey}:image`,
+            alt: image.alt,
+          });
+          return { posted: messageId, channel, image: uploaded.messageId ?? 'uploaded' };
         }
         case 'direct': {
           await platform.direct(n.userId, body, { idempotencyKey });

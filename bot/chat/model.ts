@@ -116,6 +116,21 @@ export interface Reply {
   form?: Form;
   /** Set on errors so adapters can style them. */
   tone?: 'info' | 'success' | 'warning' | 'error';
+  /** A chart or picture sent with the message (digests): see `ReplyImage`. */
+  image?: ReplyImage;
+}
+
+/**
+ * A PNG that goes with a reply. The chat deliverer hands it to `ChatPlatform.uploadImage` when
+ * the platform has one (Slack uploads a file, the console stores it in the message); platforms
+ * without it receive it on the reply itself and may render it inline (a Teams card's Image).
+ */
+export interface ReplyImage {
+  /** The PNG bytes, base64 (no `data:` prefix). */
+  png: string;
+  /** Says what the picture shows, for screen readers and text-only clients. */
+  alt: string;
+  title: string;
 }
 
 /** What a handled interaction asks the adapter to do. */

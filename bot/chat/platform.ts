@@ -19,6 +19,16 @@ export interface ChatPlatform {
   ): Promise<{ messageId: string }>;
   /** A direct message to a Warden user (the adapter resolves their platform id). */
   direct(userId: number, reply: Reply, options: { idempotencyKey: string }): Promise<void>;
+  /**
+   * Optional: send a PNG (a digest's chart) to a channel, after the reply it belongs to. A platform
+   * without it gets the image on the reply passed to `post`.
+   */
+  uploadImage?(
+    channel: string,
+    png: Buffer,
+    title: string,
+    options: { idempotencyKey: string; alt: string },
+  ): Promise<{ messageId?: string }>;
   /** Which channel a project's notifications go to on this platform, or undefined when it has none. */
   channelFor(
     project: { slug: string; channels: Record<string, string> } | null,

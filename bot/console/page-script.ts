@@ -148,6 +148,16 @@ export const CONSOLE_SCRIPT = String.raw`
       box.append(row);
     }
     if (r.form) box.append(renderForm(msg, r.form));
+    if (r.image && typeof r.image.png === 'string' && /^[A-Za-z0-9+/]+={0,2}$/.test(r.image.png)) {
+      var fig = el('figure', 'image');
+      var img = el('img');
+      img.src = 'data:image/png;base64,' + r.image.png;
+      img.alt = String(r.image.alt || '');
+      img.title = String(r.image.title || '');
+      fig.append(img);
+      if (r.image.title) fig.append(el('figcaption', null, r.image.title));
+      box.append(fig);
+    }
     (Array.isArray(r.context) ? r.context : []).forEach(function (line) { box.append(el('div', 'context', line)); });
     if (r.moreUrl && safeUrl(r.moreUrl)) {
       var more = el('a', 'more', 'See everything'); more.href = safeUrl(r.moreUrl); more.target = '_blank';

@@ -26,6 +26,7 @@ main { flex: 1; overflow-y: auto; padding: .5rem 1rem; }
 .thread { margin-left: 1.5rem; border-left: 3px solid var(--line); padding-left: .5rem; }
 .thread:empty { display: none; }
 .reply { border-left: 4px solid var(--line); padding: .2rem .6rem; }
+.reply figure.image { margin: .4rem 0; } .reply figure.image img { max-width: 100%; height: auto; background: #fff; }
 .reply.tone-error { border-color: var(--danger); }
 .reply.tone-success { border-color: var(--ok); }
 .reply.tone-warning { border-color: var(--warn); }

@@ -89,6 +89,18 @@ export function createConsolePlatform(sql: Queryable, clock: Clock): ChatPlatfor
       });
     },
 
+    // The page shows it as a data: URL (its Content-Security-Policy allows img-src data:).
+    async uploadImage(channel: string, png: Buffer, title: string, options: { idempotencyKey: string; alt: string }) {
+      const { id } = await insertConsoleMessage(sql, {
+        channel,
+        author: CONSOLE_BOT_AUTHOR,
+        body: { visibility: 'public', image: { png: png.toString('base64'), alt: options.alt, title } },
+        createdAt: clock.now(),
+        idempotencyKey: options.idempotencyKey,
+      });
+      return { messageId: String(id) };
+    },
+
     channelFor(project) {
       return project?.channels.console ?? project?.slug ?? CONSOLE_GENERAL;
     },

@@ -6,7 +6,12 @@ describe('createGate', () => {
     const gate = createGate(2);
     const order: number[] = [];
     const releases = await Promise.all([gate.acquire(), gate.acquire()]);
-    const later = [3, 4, 5].map((n) => gate.acquire().then((release) => (order.push(n), release)));
+    const later = [3, 4, 5].map((n) =>
+      gate.acquire().then((release) => {
+        order.push(n);
+        return release;
+      }),
+    );
     expect(gate.waiting).toBe(3);
     releases[0]!();
     releases[0]!(); // a second release of the same slot changes nothing

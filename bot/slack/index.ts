@@ -96,7 +96,7 @@ export function createSlackApp(
   const ctx: SlackContext = {
     deps,
     ingressSql,
-    gate: createGate(options.concurrency ?? 6),
+    gate: createGate(options.concurrency ?? Number(process.env.XGATE ?? 6)),
     registry,
     platform,
     identity,

@@ -25,6 +25,7 @@ export const PERMISSIONS = [
   'audit:read',
   'audit:verify',
   'compliance:read',
+  'baseline:remediate',
   'approvals:escalation',
   'sop:manage',
   'sop:run:*',
@@ -46,6 +47,7 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'keys:read',
     'audit:read',
     'compliance:read',
+    'baseline:remediate',
   ],
   approver: [
     'sop:approve',

@@ -1,3 +1,4 @@
+import { canonicalJson } from '../../lib/canonical-json.js';
 import { withTx } from '../../storage/db.js';
 import { getProjectBySlug, insertServer, PROVIDERS, type Provider } from '../../storage/inventory.js';
 import {
@@ -114,8 +115,9 @@ export async function applyDiscovery(
       if (existing) {
         const same =
           existing.address === address &&
-          JSON.stringify(existing.os) === JSON.stringify(os) &&
-          JSON.stringify(existing.tags) === JSON.stringify(tags);
+          // jsonb hands keys back in its own order, so compare canonically.
+          canonicalJson(existing.os) === canonicalJson(os) &&
+          canonicalJson(existing.tags) === canonicalJson(tags);
         if (same) {
           result.unchanged++;
           continue;

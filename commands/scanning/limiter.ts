@@ -5,12 +5,6 @@
  */
 export interface ScanLimiter {
   run<T>(provider: string, fn: () => Promise<T>): Promise<T>;
-  /**
-   * Runs `fn` alone among the functions given here: scan results are written one at a time when
-   * the database is embedded PGlite, whose socket serves every connection from one session and
-   * interleaves their protocol messages (two concurrent unnamed statements would clash).
-   */
-  exclusive<T>(fn: () => Promise<T>): Promise<T>;
   stats(): { running: number; queued: number; byProvider: Record<string, number> };
 }
 
@@ -38,7 +32,6 @@ export function createScanLimiter(limits: ScanLimits = {}): ScanLimiter {
   const running = new Map<string, number>();
   const queue: Waiter[] = [];
   let total = 0;
-  let lane: Promise<unknown> = Promise.resolve();
 
   const hasRoom = (provider: string): boolean =>
     total < globalCap && (running.get(provider) ?? 0) < Math.max(1, perProvider[provider] ?? globalCap);
@@ -79,11 +72,6 @@ export function createScanLimiter(limits: ScanLimits = {}): ScanLimiter {
           queue.push({ provider, start });
         }
       });
-    },
-    exclusive(fn) {
-      const next = lane.then(() => fn());
-      lane = next.catch(() => {});
-      return next;
     },
     stats() {
       return { running: total, queued: queue.length, byProvider: Object.fromEntries(running) };

@@ -51,7 +51,10 @@ export const AwsAccountSettings = z
       .string()
       .regex(/^[\w+=,.@:/-]{2,1224}$/, 'an STS external id')
       .optional(),
-    accountId: z.string().regex(/^\d{12}$/, 'a 12-digit AWS account id').optional(),
+    accountId: z
+      .string()
+      .regex(/^\d{12}$/, 'a 12-digit AWS account id')
+      .optional(),
     endpoint: HttpUrl.optional().describe('SSM endpoint override (VPC endpoint)'),
     stsEndpoint: HttpUrl.optional(),
     maxAttempts: z.int().min(1).max(10).optional(),

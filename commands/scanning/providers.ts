@@ -4,9 +4,9 @@ import type { ComputeManagementClient } from '@azure/arm-compute';
 import {
   createSsmClient,
   createSsmTarget,
-  type DiscoveredServer as SsmDiscovered,
   discoverSsmInstances,
   type SsmAccountConfig,
+  type DiscoveredServer as SsmDiscovered,
 } from '../../integrations/targets/aws-ssm/index.js';
 import {
   type AzureAccountConfig,
@@ -49,7 +49,11 @@ export interface CloudProviderOptions {
    * Builds Azure's token source from the unsealed service principal. Default: the SDK's
    * ClientSecretCredential against Entra ID. Tests hand out a static token instead.
    */
-  azureCredential?: (input: { tenantId?: string; clientId?: string; clientSecret: string }) => TokenCredential;
+  azureCredential?: (input: {
+    tenantId?: string;
+    clientId?: string;
+    clientSecret: string;
+  }) => TokenCredential;
 }
 
 export interface CloudProviders {
@@ -172,10 +176,7 @@ function awsProvider(): { plugin: TargetProviderPlugin; close(): void } {
         const owner = needAccount(server, account, 'aws');
         const instanceId = needProviderId(server, 'EC2 instance or managed node');
         const { client, config } = clientFor(deps, owner);
-        return createSsmTarget(
-          { ...config, instanceId, name: server.name },
-          { client, clock: deps.clock },
-        );
+        return createSsmTarget({ ...config, instanceId, name: server.name }, { client, clock: deps.clock });
       },
       discovery(account, deps) {
         return {

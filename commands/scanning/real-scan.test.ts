@@ -73,14 +73,12 @@ describe.skipIf(Boolean(aptReason))(
         );
       const started = (await say('scan localhost')).reply!;
       expect(started.header).toBe('Scanning 1 server…');
-      // Embedded PGlite serves every connection from one session: look through the scans' own write
-      // lane so this poll never runs between the statements of a scan's transaction.
       const scan = await waitFor(async () => {
-        const [row] = await targets.limiter.exclusive(
-          () => db.current.sql<{ status: string; method: string; problems: { severity: string }[] }[]>`
-        select c.status, c.method, c.problems from scans c join scan_batches b on b.id = c.batch_id
-        where b.status = 'done' and b.scope_value = 'localhost'`,
-        );
+        const [row] = await db.current.sql<
+          { status: string; method: string; problems: { severity: string }[] }[]
+        >`
+          select c.status, c.method, c.problems from scans c join scan_batches b on b.id = c.batch_id
+          where b.status = 'done' and b.scope_value = 'localhost'`;
         return row;
       }, 'the localhost scan');
       expect(scan.status).toBe('succeeded');

@@ -75,13 +75,6 @@ export function progressView(
   };
 }
 
-type Lane = <T>(fn: () => Promise<T>) => Promise<T>;
-
-/** Database writes of scans: one at a time on embedded PGlite (see ScanLimiter.exclusive), free on Postgres. */
-export function writeLane(deps: Deps, targets: TargetFactory): Lane {
-  return deps.config.embedded ? (fn) => targets.limiter.exclusive(fn) : (fn) => fn();
-}
-
 /** Scans one server and records the result; never throws (a failure is an outcome). */
 export async function scanServer(
   deps: Deps,
@@ -90,18 +83,15 @@ export async function scanServer(
   context: { batchId: number | null; triggeredBy: string; timeoutMs?: number },
 ): Promise<ServerOutcome> {
   const base = { serverId: server.id, serverName: server.name, projectId: server.projectId };
-  const write = writeLane(deps, targets);
   let scanId: number | null = null;
   try {
-    const id = await write(() =>
-      insertScan(deps.sql, {
-        batchId: context.batchId,
-        serverId: server.id,
-        projectId: server.projectId,
-        triggeredBy: context.triggeredBy,
-        at: deps.clock.now(),
-      }),
-    );
+    const id = await insertScan(deps.sql, {
+      batchId: context.batchId,
+      serverId: server.id,
+      projectId: server.projectId,
+      triggeredBy: context.triggeredBy,
+      at: deps.clock.now(),
+    });
     scanId = id;
     let target: Target | undefined;
     try {
@@ -109,13 +99,11 @@ export async function scanServer(
       const result = await target.scan(context.timeoutMs ? { timeoutMs: context.timeoutMs } : {});
       const unusable = failureOfProblems(result.problems);
       if (unusable) {
-        await write(() =>
-          recordScanFailure(deps, server, id, {
-            ...unusable,
-            method: result.method,
-            problems: result.problems,
-          }),
-        );
+        await recordScanFailure(deps, server, id, {
+          ...unusable,
+          method: result.method,
+          problems: result.problems,
+        });
         return {
           ...base,
           scanId,
@@ -124,13 +112,13 @@ export async function scanServer(
           errorMessage: unusable.message,
         };
       }
-      const counts = await write(() => recordScanSuccess(deps, server, id, result));
+      const counts = await recordScanSuccess(deps, server, id, result);
       return { ...base, scanId, status: 'succeeded', ...(counts ? { counts } : {}) };
     } catch (error) {
       const kind = scanErrorKind(error);
       const message = messageOf(error);
       const details = error instanceof IntegrationError ? error.details : undefined;
-      await write(() => recordScanFailure(deps, server, id, { kind, message, details }));
+      await recordScanFailure(deps, server, id, { kind, message, details });
       return { ...base, scanId, status: 'failed', errorKind: kind, errorMessage: message };
     } finally {
       await target?.close().catch(() => {});
@@ -187,8 +175,7 @@ export async function runScanBatch(
 ): Promise<BatchOutcome> {
   const own = (options.targets ?? deps.targets) ? undefined : createTargetFactory();
   const targets = options.targets ?? deps.targets ?? own!;
-  const write = writeLane(deps, targets);
-  const batch = await write(() => getBatch(deps.sql, batchId));
+  const batch = await getBatch(deps.sql, batchId);
   if (!batch || batch.status !== 'running') {
     await own?.close();
     if (!batch) throw new Error(`scan batch ${batchId} does not exist`);
@@ -196,7 +183,7 @@ export async function runScanBatch(
   }
   const interval = options.progressIntervalMs ?? PROGRESS_INTERVAL_MS;
   const heartbeat = setInterval(() => {
-    write(() => touchBatch(deps.sql, batch.id, deps.clock.now())).catch((err: unknown) =>
+    touchBatch(deps.sql, batch.id, deps.clock.now()).catch((err: unknown) =>
       deps.log.warn({ err, batch: batch.id }, 'scan batch heartbeat failed'),
     );
   }, options.heartbeatMs ?? HEARTBEAT_MS);
@@ -217,13 +204,13 @@ export async function runScanBatch(
       lastFlush = now;
       const snapshot = { done, failed, seq: ++seq };
       flushing = flushing
-        .then(() => write(() => writeProgress(deps, batch, snapshot.done, snapshot.failed, snapshot.seq)))
+        .then(() => writeProgress(deps, batch, snapshot.done, snapshot.failed, snapshot.seq))
         .catch((err: unknown) => deps.log.warn({ err, batch: batch.id }, 'scan progress update failed'));
     }
   };
 
   try {
-    const servers = await write(() => getServersByIds(deps.sql, batch.serverIds));
+    const servers = await getServersByIds(deps.sql, batch.serverIds);
     const found = new Set(servers.map((s) => s.id));
     for (const id of batch.serverIds) {
       if (found.has(id)) continue;
@@ -245,8 +232,8 @@ export async function runScanBatch(
       ),
     );
     await flushing;
-    const finished = await write(() => finishWithSummary(deps, batch, outcomes, done, failed));
-    return { batch: (await write(() => getBatch(deps.sql, batch.id))) ?? batch, outcomes, finished };
+    const finished = await finishWithSummary(deps, batch, outcomes, done, failed);
+    return { batch: (await getBatch(deps.sql, batch.id)) ?? batch, outcomes, finished };
   } finally {
     clearInterval(heartbeat);
     if (own) await own.close();

@@ -7,14 +7,14 @@ import {
   closePendingRunServers,
   FINISHED_RUN_STATUSES,
   getRun,
-  getScriptVersionById,
   listRunServers,
   listStaleRuns,
   lockRun,
   type RunRow,
   type RunServerRow,
   setRunStatus,
-} from '../../storage/scripts.js';
+} from '../../storage/script-runs.js';
+import { getScriptVersionById } from '../../storage/scripts.js';
 import { finishRequest, trailActor } from '../approvals/state.js';
 import { recordEvent } from '../audit/trail.js';
 import type { Deps } from '../deps.js';
@@ -44,7 +44,11 @@ const PID_FILE_RETRY_MS = 500;
 
 /** The requester, or someone who may run the script on the run's project, or a script manager. */
 function mayCancel(actor: Actor, run: RunRow, permission: Permission): boolean {
-  return actor.user.id === run.requestedBy || can(actor, 'sop:manage', null) || (run.projectId !== null && can(actor, permission, run.projectId));
+  return (
+    actor.user.id === run.requestedBy ||
+    can(actor, 'sop:manage', null) ||
+    (run.projectId !== null && can(actor, permission, run.projectId))
+  );
 }
 
 async function signalRunning(deps: Deps, run: RunRow, rows: readonly RunServerRow[]): Promise<string[]> {
@@ -68,7 +72,10 @@ async function signalRunning(deps: Deps, run: RunRow, rows: readonly RunServerRo
           if (result.exitCode !== 3) return;
         }
       } catch (error) {
-        deps.log.warn({ err: error, runId: run.id, server: row.serverName }, 'could not signal a cancelled script; its timeout will stop it');
+        deps.log.warn(
+          { err: error, runId: run.id, server: row.serverName },
+          'could not signal a cancelled script; its timeout will stop it',
+        );
       }
     }),
   );
@@ -76,10 +83,15 @@ async function signalRunning(deps: Deps, run: RunRow, rows: readonly RunServerRo
 }
 
 export async function cancelRun(deps: Deps, actor: Actor, runId: number): Promise<CancelledRun> {
-  if (!Number.isSafeInteger(runId) || runId < 1) throw new AppError('bad_request', `${runId} is not a run number`);
+  if (!Number.isSafeInteger(runId) || runId < 1)
+    throw new AppError('bad_request', `${runId} is not a run number`);
   const done = await withTx(deps.sql, async (tx) => {
     const run = await lockRun(tx, runId);
-    if (!run) throw new AppError('not_found', `there is no run #${runId}; type \`run status <id>\` with a run number you were given`);
+    if (!run)
+      throw new AppError(
+        'not_found',
+        `there is no run #${runId}; type \`run status <id>\` with a run number you were given`,
+      );
     const version = await getScriptVersionById(tx, run.versionId);
     if (!mayCancel(actor, run, (version?.permission ?? 'sop:manage') as Permission)) {
       throw new AppError(
@@ -88,19 +100,43 @@ export async function cancelRun(deps: Deps, actor: Actor, runId: number): Promis
       );
     }
     if (FINISHED_RUN_STATUSES.includes(run.status)) {
-      throw new AppError('conflict', `run #${run.id} has already ended (${runStatusText(run.status)}); nothing to cancel`);
+      throw new AppError(
+        'conflict',
+        `run #${run.id} has already ended (${runStatusText(run.status)}); nothing to cancel`,
+      );
     }
     const by = trailActor(actor);
     if (run.status === 'awaiting-approval') {
       // Withdrawing the approval ends the run through its hook (run-subject.ts), in this transaction.
       const open = await lockPendingForSubject(tx, SCRIPT_RUN_SUBJECT, String(run.id));
-      if (open) await finishRequest(tx, deps, open, { status: 'cancelled', actor: by, reason: `run #${run.id} cancelled` });
-      else await setRunStatus(tx, run.id, { from: ['awaiting-approval'], to: 'cancelled', at: deps.clock.now(), cancelledBy: by });
+      if (open)
+        await finishRequest(tx, deps, open, {
+          status: 'cancelled',
+          actor: by,
+          reason: `run #${run.id} cancelled`,
+        });
+      else
+        await setRunStatus(tx, run.id, {
+          from: ['awaiting-approval'],
+          to: 'cancelled',
+          at: deps.clock.now(),
+          cancelledBy: by,
+        });
       return { run: (await getRun(tx, run.id))!, notStarted: [] as string[], running: [] as RunServerRow[] };
     }
     const now = deps.clock.now();
-    await setRunStatus(tx, run.id, { from: ['queued', 'running'], to: 'cancelled', at: now, cancelledBy: by, error: `cancelled by ${actor.user.handle}` });
-    const notStarted = await closePendingRunServers(tx, run.id, { status: 'cancelled', error: 'cancelled before it started', at: now });
+    await setRunStatus(tx, run.id, {
+      from: ['queued', 'running'],
+      to: 'cancelled',
+      at: now,
+      cancelledBy: by,
+      error: `cancelled by ${actor.user.handle}`,
+    });
+    const notStarted = await closePendingRunServers(tx, run.id, {
+      status: 'cancelled',
+      error: 'cancelled before it started',
+      at: now,
+    });
     const servers = await listRunServers(tx, run.id);
     const running = servers.filter((s) => s.status === 'running');
     const ended = (await getRun(tx, run.id))!;
@@ -112,10 +148,26 @@ export async function cancelRun(deps: Deps, actor: Actor, runId: number): Promis
         action: 'script-run.cancelled',
         subject: runRef(run.id),
         projectId: run.projectId,
-        data: { runId: run.id, script: run.scriptName, notStarted: notStarted.length, running: running.map((s) => s.serverName), ...actorFacts(actor) },
+        data: {
+          runId: run.id,
+          script: run.scriptName,
+          notStarted: notStarted.length,
+          running: running.map((s) => s.serverName),
+          ...actorFacts(actor),
+        },
       },
       [
-        { kind: 'subject-message', subject: runRef(run.id), projectId: run.projectId, reply: runMessage(ended, { risk: version?.risk ?? 'low' }, servers, run.requestedRef.replace(/^user:/, '')) },
+        {
+          kind: 'subject-message',
+          subject: runRef(run.id),
+          projectId: run.projectId,
+          reply: runMessage(
+            ended,
+            { risk: version?.risk ?? 'low' },
+            servers,
+            run.requestedRef.replace(/^user:/, ''),
+          ),
+        },
         {
           kind: 'thread-reply',
           subject: runRef(run.id),
@@ -132,7 +184,9 @@ export async function cancelRun(deps: Deps, actor: Actor, runId: number): Promis
   });
   deps.kickOutbox?.();
   const signalled = await signalRunning(deps, done.run, done.running);
-  const stopping = done.running.length ? ` Sent a stop signal to ${signalled.length} of ${done.running.length} running.` : '';
+  const stopping = done.running.length
+    ? ` Sent a stop signal to ${signalled.length} of ${done.running.length} running.`
+    : '';
   return {
     run: done.run,
     notStarted: done.notStarted,
@@ -149,14 +203,33 @@ export async function cancelRun(deps: Deps, actor: Actor, runId: number): Promis
  * Runs left 'running' by a process that died (no heartbeat for `staleAfterMs`) are marked
  * interrupted, with their unfinished servers, so nobody waits for them for ever.
  */
-export async function sweepInterruptedRuns(deps: Deps, options: { staleAfterMs?: number } = {}): Promise<number[]> {
+export async function sweepInterruptedRuns(
+  deps: Deps,
+  options: { staleAfterMs?: number } = {},
+): Promise<number[]> {
   const now = deps.clock.now();
-  const stale = await listStaleRuns(deps.sql, new Date(now.getTime() - (options.staleAfterMs ?? 10 * 60_000)));
+  const stale = await listStaleRuns(
+    deps.sql,
+    new Date(now.getTime() - (options.staleAfterMs ?? 10 * 60_000)),
+  );
   for (const id of stale) {
     await withTx(deps.sql, async (tx) => {
-      if (!(await setRunStatus(tx, id, { from: ['running'], to: 'interrupted', at: now, error: 'Warden stopped while the run was going on' }))) return;
+      if (
+        !(await setRunStatus(tx, id, {
+          from: ['running'],
+          to: 'interrupted',
+          at: now,
+          error: 'Warden stopped while the run was going on',
+        }))
+      )
+        return;
       const run = (await getRun(tx, id))!;
-      const servers = await closePendingRunServers(tx, id, { status: 'error', error: 'interrupted', at: now, includeRunning: true });
+      const servers = await closePendingRunServers(tx, id, {
+        status: 'error',
+        error: 'interrupted',
+        at: now,
+        includeRunning: true,
+      });
       await recordEvent(tx, deps, {
         actor: 'job:script-runs-sweep',
         action: 'script-run.interrupted',

@@ -1,12 +1,16 @@
 import type { Form, FormField, InteractionResult, ListItem } from '../../bot/chat/model.js';
 import { AppError, isAppError } from '../../lib/errors.js';
-import { getScriptVersionById } from '../../storage/scripts.js';
+import { getCurrentScriptVersion, getScriptVersionById } from '../../storage/scripts.js';
 import { formatDuration, quoteForMessage } from '../grammar.js';
+import { holdsAnywhere } from '../inventory/scope.js';
+import { rolesGranting } from '../rbac/authorize.js';
+import type { Permission } from '../rbac/roles.js';
 import type { CommandSpec, FormSpec } from '../registry.js';
 import { cancelRun } from './cancel.js';
+import { SCRIPT_NAME_PATTERN } from './definition.js';
 import { describeType, isRequired, missingParams, type ParamSpec } from './params.js';
-import { MAX_SERVER_REPLIES, runMessage, serverLine } from './render.js';
 import { getRunDetail } from './queries.js';
+import { MAX_SERVER_REPLIES, runMessage, serverLine } from './render.js';
 import { getScript, listScripts } from './repository.js';
 import { startRun } from './run.js';
 
@@ -21,7 +25,10 @@ const LIST_LIMIT = 25;
 function parseRunId(word: string | undefined, usage: string): number {
   const text = (word ?? '').replace(/^#/, '');
   if (!/^[0-9]{1,12}$/.test(text) || Number(text) < 1) {
-    throw new AppError('bad_request', `${word ? quoteForMessage(word) : 'nothing'} is not a run number.\nUsage: /warden ${usage}`);
+    throw new AppError(
+      'bad_request',
+      `${word ? quoteForMessage(word) : 'nothing'} is not a run number.\nUsage: /warden ${usage}`,
+    );
   }
   return Number(text);
 }
@@ -46,7 +53,11 @@ export const scriptsCommand: CommandSpec = {
       reply: {
         visibility: 'private',
         header: 'Scripts',
-        ...(items.length ? { items } : { text: 'No scripts you may run yet. Someone with sop:manage adds them through the API or an import.' }),
+        ...(items.length
+          ? { items }
+          : {
+              text: 'No scripts you may run yet. Someone with sop:manage adds them through the API or an import.',
+            }),
         ...(scripts.length > LIST_LIMIT ? { moreUrl: `${ctx.deps.config.publicUrl}/api/v1/scripts` } : {}),
       },
     };
@@ -62,7 +73,10 @@ export const scriptShowCommand: CommandSpec = {
     const name = args.positional[0];
     if (!name) throw new AppError('bad_request', 'say which script.\nUsage: /warden script show <name>');
     const v = await getScript(ctx.deps, ctx.actor, name.toLowerCase());
-    const review = v.risk === 'high' ? ` · review ${v.approvalState}${v.approvalId ? ` (approval #${v.approvalId})` : ''}` : '';
+    const review =
+      v.risk === 'high'
+        ? ` · review ${v.approvalState}${v.approvalId ? ` (approval #${v.approvalId})` : ''}`
+        : '';
     return {
       reply: {
         visibility: 'private',
@@ -70,12 +84,17 @@ export const scriptShowCommand: CommandSpec = {
         text: v.description,
         fields: [
           { label: 'Risk', value: `${v.risk}${review}` },
-          { label: 'Runs as', value: `${v.language} on ${v.os.join(', ')}, timeout ${formatDuration(v.timeoutMs)}` },
+          {
+            label: 'Runs as',
+            value: `${v.language} on ${v.os.join(', ')}, timeout ${formatDuration(v.timeoutMs)}`,
+          },
           { label: 'Permission', value: v.permission },
           { label: 'Changed by', value: `${v.author} (${v.source})` },
         ],
         items: (v.params as ParamSpec[]).map((p) => ({ text: paramLine(p) })),
-        context: [`Run it: /warden run ${v.scriptName} on <server|project|tag:key=value>${(v.params as ParamSpec[]).map((p) => ` ${p.name}=…`).join('')}`],
+        context: [
+          `Run it: /warden run ${v.scriptName} on <server|project|tag:key=value>${(v.params as ParamSpec[]).map((p) => ` ${p.name}=…`).join('')}`,
+        ],
       },
     };
   },
@@ -90,10 +109,22 @@ interface FormState {
 function buildRunForm(state: FormState, params: readonly ParamSpec[], missing: readonly ParamSpec[]): Form {
   const fields: FormField[] = [];
   if (!state.target) {
-    fields.push({ id: 'target', label: 'Run on', kind: 'server', required: true, placeholder: 'a server, a project, or tag:key=value' });
+    fields.push({
+      id: 'target',
+      label: 'Run on',
+      kind: 'server',
+      required: true,
+      placeholder: 'a server, a project, or tag:key=value',
+    });
   }
   for (const p of missing) {
-    const field: FormField = { id: `param.${p.name}`, label: p.name, kind: 'text', required: true, hint: p.description ?? describeType(p) };
+    const field: FormField = {
+      id: `param.${p.name}`,
+      label: p.name,
+      kind: 'text',
+      required: true,
+      hint: p.description ?? describeType(p),
+    };
     if (p.type === 'enum') {
       field.kind = 'select';
       field.options = p.values.map((value) => ({ label: value, value }));
@@ -114,15 +145,42 @@ function buildRunForm(state: FormState, params: readonly ParamSpec[], missing: r
   };
 }
 
-async function runOrAsk(state: FormState, ctx: Parameters<CommandSpec['run']>[1]): Promise<InteractionResult> {
-  const version = await getScript(ctx.deps, ctx.actor, state.script);
+async function runOrAsk(
+  state: FormState,
+  ctx: Parameters<CommandSpec['run']>[1],
+): Promise<InteractionResult> {
+  const version = SCRIPT_NAME_PATTERN.test(state.script)
+    ? await getCurrentScriptVersion(ctx.deps.sql, state.script)
+    : undefined;
+  if (!version)
+    throw new AppError(
+      'not_found',
+      `there is no script ${quoteForMessage(state.script)}; type \`scripts\` to list them`,
+    );
+  if (!holdsAnywhere(ctx.actor, version.permission as Permission)) {
+    // Say why before asking for anything: a form the person could never submit helps nobody.
+    throw new AppError(
+      'forbidden',
+      `you may not run ${version.scriptName}: it needs the ${version.permission} permission on the servers' project. Ask an admin to bind you to one of these roles there: ${rolesGranting(version.permission as Permission).join(', ')}.`,
+    );
+  }
   const params = version.params as ParamSpec[];
   const missing = missingParams(params, state.params);
   if (!state.target || missing.length > 0) {
     const what = [...(state.target ? [] : ['where to run it']), ...missing.map((p) => p.name)].join(', ');
-    return { reply: { visibility: 'private', text: `${version.scriptName} needs: ${what}.`, form: buildRunForm(state, params, missing) } };
+    return {
+      reply: {
+        visibility: 'private',
+        text: `${version.scriptName} needs: ${what}.`,
+        form: buildRunForm(state, params, missing),
+      },
+    };
   }
-  const started = await startRun(ctx.deps, ctx.actor, { script: state.script, target: state.target, params: state.params });
+  const started = await startRun(ctx.deps, ctx.actor, {
+    script: state.script,
+    target: state.target,
+    params: state.params,
+  });
   return { reply: started.reply };
 }
 
@@ -136,8 +194,15 @@ export const runCommand: CommandSpec = {
   maxPositional: 1,
   async run(args, ctx) {
     const script = args.positional[0]?.toLowerCase();
-    if (!script) throw new AppError('bad_request', `say which script; type \`scripts\` to list them.\nUsage: /warden ${RUN_USAGE}`);
-    return runOrAsk({ script, ...(args.keywords.on ? { target: args.keywords.on } : {}), params: { ...args.options } }, ctx);
+    if (!script)
+      throw new AppError(
+        'bad_request',
+        `say which script; type \`scripts\` to list them.\nUsage: /warden ${RUN_USAGE}`,
+      );
+    return runOrAsk(
+      { script, ...(args.keywords.on ? { target: args.keywords.on } : {}), params: { ...args.options } },
+      ctx,
+    );
   },
 };
 
@@ -150,7 +215,12 @@ export const runStatusCommand: CommandSpec = {
     const id = parseRunId(args.positional[0], 'run status <id>');
     const { run, servers } = await getRunDetail(ctx.deps, ctx.actor, id);
     const version = await getScriptVersionById(ctx.deps.sql, run.versionId);
-    const message = runMessage(run, { risk: version?.risk ?? 'low' }, servers, run.requestedRef.replace(/^user:/, ''));
+    const message = runMessage(
+      run,
+      { risk: version?.risk ?? 'low' },
+      servers,
+      run.requestedRef.replace(/^user:/, ''),
+    );
     return {
       reply: {
         ...message,
@@ -177,7 +247,11 @@ function parseState(text: string | undefined): FormState {
   try {
     const value = JSON.parse(text ?? '') as Partial<FormState>;
     if (typeof value.script === 'string' && value.params && typeof value.params === 'object') {
-      return { script: value.script, ...(typeof value.target === 'string' ? { target: value.target } : {}), params: { ...value.params } };
+      return {
+        script: value.script,
+        ...(typeof value.target === 'string' ? { target: value.target } : {}),
+        params: { ...value.params },
+      };
     }
   } catch {
     // fall through
@@ -213,6 +287,11 @@ export const runFormSpec: FormSpec = {
 };
 
 /** For commands/index.ts. */
-export const scriptCommands: readonly CommandSpec[] = [scriptsCommand, scriptShowCommand, runCommand, runStatusCommand, runCancelCommand];
+export const scriptCommands: readonly CommandSpec[] = [
+  scriptsCommand,
+  scriptShowCommand,
+  runCommand,
+  runStatusCommand,
+  runCancelCommand,
+];
 export const scriptForms: readonly FormSpec[] = [runFormSpec];
-

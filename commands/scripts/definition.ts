@@ -23,9 +23,14 @@ const DEFAULT_TIMEOUT = '10m';
 export const ScriptName = z
   .string()
   .regex(SCRIPT_NAME_PATTERN, 'a script name is lowercase letters, digits, . _ and -, at most 64')
-  .refine((n) => !RESERVED_SCRIPT_NAMES.includes(n), `these names are reserved: ${RESERVED_SCRIPT_NAMES.join(', ')}`);
+  .refine(
+    (n) => !RESERVED_SCRIPT_NAMES.includes(n),
+    `these names are reserved: ${RESERVED_SCRIPT_NAMES.join(', ')}`,
+  );
 
-const Timeout = z.union([z.string().max(20), z.int().min(1)]).describe('a duration like 90s, 5m or 1h, or seconds');
+const Timeout = z
+  .union([z.string().max(20), z.int().min(1)])
+  .describe('a duration like 90s, 5m or 1h, or seconds');
 
 /** What an author sends (API) or writes in a file's front matter. */
 export const ScriptInput = z
@@ -35,8 +40,16 @@ export const ScriptInput = z
     language: z.enum(['bash', 'sh', 'powershell']).optional().describe('default bash'),
     body: z.string().min(1),
     params: ParamSpecs.optional(),
-    os: z.array(z.enum(['linux', 'windows'])).min(1).max(2).optional().describe('default: linux, or windows for powershell'),
-    risk: z.enum(['low', 'high']).optional().describe('default low; high needs approval for each run and each new version'),
+    os: z
+      .array(z.enum(['linux', 'windows']))
+      .min(1)
+      .max(2)
+      .optional()
+      .describe('default: linux, or windows for powershell'),
+    risk: z
+      .enum(['low', 'high'])
+      .optional()
+      .describe('default low; high needs approval for each run and each new version'),
     timeout: Timeout.optional().describe(`default ${DEFAULT_TIMEOUT}`),
     permission: z
       .string()
@@ -78,7 +91,9 @@ export function normalizeDefinition(input: unknown): ScriptDefinition {
   const parsed = ScriptInput.safeParse(input);
   if (!parsed.success) {
     const issues = issuesFromZod(parsed.error.issues, []);
-    throw new AppError('bad_request', `the script is not valid: ${summarizeIssues(issues)}`, { details: { issues } });
+    throw new AppError('bad_request', `the script is not valid: ${summarizeIssues(issues)}`, {
+      details: { issues },
+    });
   }
   const s = parsed.data;
   if (s.body.includes('\0')) throw new AppError('bad_request', 'the script body contains a NUL byte');

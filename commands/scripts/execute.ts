@@ -1,28 +1,28 @@
 import { randomBytes } from 'node:crypto';
 import { isAppError } from '../../lib/errors.js';
 import { withTx } from '../../storage/db.js';
-import { getServerByName } from '../../storage/inventory.js';
 import {
   claimNextRunServer,
   closePendingRunServers,
   finishRunServer,
-  getCurrentScriptVersion,
   getRun,
-  getScriptVersionById,
   listRunServers,
   type RunRow,
   type RunServerResult,
   type RunServerRow,
   type RunStatus,
-  type ScriptVersionRow,
   setRunStatus,
   touchRun,
+} from '../../storage/script-runs.js';
+import {
+  getCurrentScriptVersion,
+  getScriptVersionById,
+  type ScriptVersionRow,
 } from '../../storage/scripts.js';
 import { recordEvent } from '../audit/trail.js';
 import type { Deps } from '../deps.js';
-import { cleanupCommand, scriptCommand } from './command.js';
-import type { ParamSpec } from './params.js';
 import { MAX_SERVER_REPLIES, runMessage, runRef, serverReply, summaryReply } from './render.js';
+import { runOnServer } from './server-run.js';
 import { versionBlocker } from './versions.js';
 
 /**
@@ -44,71 +44,9 @@ export interface RunOutcome {
 }
 
 const DEFAULT_MAX_OUTPUT = 1024 * 1024;
-const CLEANUP_TIMEOUT_MS = 15_000;
 
 function messageOf(error: unknown): string {
   return (isAppError(error) || error instanceof Error ? error.message : String(error)).slice(0, 500);
-}
-
-function isWindows(os: Record<string, string>): boolean {
-  return (os.family ?? '').toLowerCase() === 'windows';
-}
-
-function failure(status: 'skipped' | 'error', error: string): RunServerResult {
-  return { status, exitCode: null, signal: null, timedOut: false, truncated: false, stdout: '', stderr: '', error, durationMs: null };
-}
-
-/** One server: build its Target and run the script there. Never throws for the server's failure. */
-async function runOnServer(
-  deps: Deps,
-  run: RunRow,
-  version: ScriptVersionRow,
-  row: RunServerRow,
-  maxOutputBytes: number,
-): Promise<RunServerResult> {
-  const server = await getServerByName(deps.sql, row.serverName);
-  if (!server || server.id !== row.serverId) return failure('error', 'the server is no longer in the inventory');
-  const windows = isWindows(server.os);
-  if (windows ? !version.os.includes('windows') : !version.os.includes('linux')) {
-    return failure('skipped', `the script is for ${version.os.join(' and ')}, and this server runs ${windows ? 'windows' : 'linux'}`);
-  }
-  if (!deps.targets) return failure('error', 'this Warden has no way to reach servers configured (no target factory)');
-  let command: ReturnType<typeof scriptCommand>;
-  try {
-    command = scriptCommand({
-      language: version.language,
-      body: version.body,
-      params: version.params as ParamSpec[],
-      values: run.params,
-      context: { runId: run.id, server: server.name, script: version.scriptName, version: version.version },
-      cancelToken: row.cancelToken!,
-    });
-    const target = await deps.targets.forServer(server, deps);
-    const result = await target.exec(command.argv, {
-      stdin: command.stdin,
-      env: command.env,
-      timeoutMs: version.timeoutMs,
-      maxOutputBytes,
-    });
-    const abnormal = result.timedOut || result.signal !== null;
-    if (abnormal && command.pidFile) {
-      // A killed wrapper cannot remove its pid file; do it now, best effort.
-      await target.exec(cleanupCommand(command.pidFile), { timeoutMs: CLEANUP_TIMEOUT_MS }).catch(() => undefined);
-    }
-    return {
-      status: result.timedOut ? 'timed-out' : result.exitCode === 0 ? 'succeeded' : 'failed',
-      exitCode: result.exitCode,
-      signal: result.signal,
-      timedOut: result.timedOut,
-      truncated: result.truncated,
-      stdout: result.stdout,
-      stderr: result.stderr,
-      error: result.timedOut ? `stopped after the script's timeout of ${Math.round(version.timeoutMs / 1000)} s` : null,
-      durationMs: Math.round(result.durationMs),
-    };
-  } catch (error) {
-    return failure('error', messageOf(error));
-  }
 }
 
 function finalStatus(servers: readonly RunServerRow[]): RunStatus {
@@ -118,12 +56,21 @@ function finalStatus(servers: readonly RunServerRow[]): RunStatus {
   return ok === 0 ? 'failed' : 'partially-failed';
 }
 
-async function recordServer(deps: Deps, run: RunRow, row: RunServerRow, result: RunServerResult, index: number): Promise<void> {
+async function recordServer(
+  deps: Deps,
+  run: RunRow,
+  row: RunServerRow,
+  result: RunServerResult,
+  index: number,
+): Promise<void> {
   await withTx(deps.sql, async (tx) => {
     // A cancel between the claim and now: a script that died of a signal was stopped by it.
     const current = await getRun(tx, run.id);
-    const stoppedByCancel = current?.status === 'cancelled' && (result.signal !== null || (result.exitCode ?? 0) >= 128);
-    const final: RunServerResult = stoppedByCancel ? { ...result, status: 'cancelled', error: 'stopped by the cancel' } : result;
+    const stoppedByCancel =
+      current?.status === 'cancelled' && (result.signal !== null || (result.exitCode ?? 0) >= 128);
+    const final: RunServerResult = stoppedByCancel
+      ? { ...result, status: 'cancelled', error: 'stopped by the cancel' }
+      : result;
     const now = deps.clock.now();
     const finished = await finishRunServer(tx, row.id, final, now);
     await touchRun(tx, run.id, now);
@@ -155,7 +102,12 @@ async function recordServer(deps: Deps, run: RunRow, row: RunServerRow, result: 
 }
 
 /** Run is not runnable any more (version replaced or not reviewed): end it without touching a server. */
-async function refuse(deps: Deps, run: RunRow, version: ScriptVersionRow | undefined, reason: string): Promise<void> {
+async function refuse(
+  deps: Deps,
+  run: RunRow,
+  version: ScriptVersionRow | undefined,
+  reason: string,
+): Promise<void> {
   await withTx(deps.sql, async (tx) => {
     const now = deps.clock.now();
     await closePendingRunServers(tx, run.id, { status: 'error', error: 'not run', at: now });
@@ -173,7 +125,17 @@ async function refuse(deps: Deps, run: RunRow, version: ScriptVersionRow | undef
         data: { runId: run.id, script: run.scriptName, version: run.version, reason },
       },
       [
-        { kind: 'subject-message', subject: runRef(run.id), projectId: run.projectId, reply: runMessage(ended, { risk: version?.risk ?? 'high' }, servers, run.requestedRef.replace(/^user:/, '')) },
+        {
+          kind: 'subject-message',
+          subject: runRef(run.id),
+          projectId: run.projectId,
+          reply: runMessage(
+            ended,
+            { risk: version?.risk ?? 'high' },
+            servers,
+            run.requestedRef.replace(/^user:/, ''),
+          ),
+        },
         summaryReply(ended, servers),
       ],
     );
@@ -185,7 +147,11 @@ async function refuse(deps: Deps, run: RunRow, version: ScriptVersionRow | undef
  * Execute run `runId` to the end and return every server's result; undefined when the run was
  * not queued (already taken by another delivery, cancelled, or waiting for approval).
  */
-export async function executeRun(deps: Deps, runId: number, options: ExecuteOptions = {}): Promise<RunOutcome | undefined> {
+export async function executeRun(
+  deps: Deps,
+  runId: number,
+  options: ExecuteOptions = {},
+): Promise<RunOutcome | undefined> {
   if (!(await claimRun(deps, runId))) return undefined;
   return executeClaimedRun(deps, runId, options);
 }
@@ -196,11 +162,17 @@ export function claimRun(deps: Deps, runId: number): Promise<boolean> {
 }
 
 /** The fan-out of a run this process claimed with claimRun. */
-export async function executeClaimedRun(deps: Deps, runId: number, options: ExecuteOptions = {}): Promise<RunOutcome> {
+export async function executeClaimedRun(
+  deps: Deps,
+  runId: number,
+  options: ExecuteOptions = {},
+): Promise<RunOutcome> {
   const run = (await getRun(deps.sql, runId))!;
   const version = await getScriptVersionById(deps.sql, run.versionId);
   const current = await getCurrentScriptVersion(deps.sql, run.scriptName);
-  const blocker = version ? versionBlocker(version, current?.id ?? null) : 'its script version no longer exists';
+  const blocker = version
+    ? versionBlocker(version, current?.id ?? null)
+    : 'its script version no longer exists';
   if (!version || blocker) {
     await refuse(deps, run, version, blocker ?? 'its script version no longer exists');
     return { run: (await getRun(deps.sql, runId))!, servers: await listRunServers(deps.sql, runId) };
@@ -229,8 +201,17 @@ export async function executeClaimedRun(deps: Deps, runId: number, options: Exec
   } catch (error) {
     // Results could not be recorded (database trouble): end the run rather than leave it running.
     const now = deps.clock.now();
-    await closePendingRunServers(deps.sql, run.id, { status: 'error', error: 'not run: the run failed', at: now }).catch(() => []);
-    await setRunStatus(deps.sql, run.id, { from: ['running'], to: 'failed', at: now, error: `Warden failed while running it: ${messageOf(error)}` }).catch(() => false);
+    await closePendingRunServers(deps.sql, run.id, {
+      status: 'error',
+      error: 'not run: the run failed',
+      at: now,
+    }).catch(() => []);
+    await setRunStatus(deps.sql, run.id, {
+      from: ['running'],
+      to: 'failed',
+      at: now,
+      error: `Warden failed while running it: ${messageOf(error)}`,
+    }).catch(() => false);
     throw error;
   } finally {
     clearInterval(heartbeat);
@@ -260,7 +241,12 @@ export async function executeClaimedRun(deps: Deps, runId: number, options: Exec
         },
       },
       [
-        { kind: 'subject-message', subject: runRef(run.id), projectId: run.projectId, reply: runMessage(ended, version, servers, run.requestedRef.replace(/^user:/, '')) },
+        {
+          kind: 'subject-message',
+          subject: runRef(run.id),
+          projectId: run.projectId,
+          reply: runMessage(ended, version, servers, run.requestedRef.replace(/^user:/, '')),
+        },
         summaryReply(ended, servers),
       ],
     );

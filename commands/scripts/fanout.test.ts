@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getRunServerOutput, listRunServers } from '../../storage/scripts.js';
+import { getRunServerOutput, listRunServers } from '../../storage/script-runs.js';
 import { useTestDatabase } from '../../test/db.js';
 import { createTestDeps, type TestDeps } from '../../test/deps.js';
 import { createApprovalSubjects } from '../approvals/subjects.js';
@@ -30,24 +30,50 @@ describe('script runs over a fleet', () => {
   let prefix: string;
 
   beforeAll(async () => {
-    deps = createTestDeps(db.current.sql, { approvalSubjects: createApprovalSubjects(), targets: createTargetFactory() });
+    deps = createTestDeps(db.current.sql, {
+      approvalSubjects: createApprovalSubjects(),
+      targets: createTargetFactory(),
+    });
     project = await createProjectRow(db.current.sql, uniqueHandle('fleet'));
     const author = await createActor(db.current.sql, uniqueHandle('author'), [['admin', null]]);
     operator = await createActor(db.current.sql, uniqueHandle('op'), [['operator', project.id]]);
     prefix = uniqueHandle('h');
     for (const name of ['ok-1', 'ok-2', 'bad-1', 'bad-2', 'hang-1', 'ok-3']) {
-      await addServer(db.current.sql, { name: `${prefix}-${name}`, projectId: project.id, tags: { role: 'fleet' } });
+      await addServer(db.current.sql, {
+        name: `${prefix}-${name}`,
+        projectId: project.id,
+        tags: { role: 'fleet' },
+      });
     }
-    await addServer(db.current.sql, { name: `${prefix}-win-1`, projectId: project.id, tags: { role: 'fleet' }, os: { family: 'windows' } });
-    await createScript(deps, author, { name: 'fleet-check', description: 'Check the fleet', body: FLEET_SCRIPT, timeout: '2s' });
-    await createScript(deps, author, { name: 'long-task', description: 'Takes long', body: 'sleep 30; echo done', timeout: '1m' });
+    await addServer(db.current.sql, {
+      name: `${prefix}-win-1`,
+      projectId: project.id,
+      tags: { role: 'fleet' },
+      os: { family: 'windows' },
+    });
+    await createScript(deps, author, {
+      name: 'fleet-check',
+      description: 'Check the fleet',
+      body: FLEET_SCRIPT,
+      timeout: '2s',
+    });
+    await createScript(deps, author, {
+      name: 'long-task',
+      description: 'Takes long',
+      body: 'sleep 30; echo done',
+      timeout: '1m',
+    });
   });
   afterAll(async () => {
     await deps.targets?.close();
   });
 
   it('reports each server: successes, failures with their exit codes, a timeout, and a skipped OS', async () => {
-    const started = await startRun(deps, operator, { script: 'fleet-check', target: 'tag:role=fleet', concurrency: 3 });
+    const started = await startRun(deps, operator, {
+      script: 'fleet-check',
+      target: 'tag:role=fleet',
+      concurrency: 3,
+    });
     expect(started.serverCount).toBe(7);
     const outcome = await executeRun(deps, started.run.id);
     expect(outcome?.run.status).toBe('partially-failed');
@@ -55,11 +81,15 @@ describe('script runs over a fleet', () => {
     for (const ok of ['ok-1', 'ok-2', 'ok-3']) {
       expect(s[`${prefix}-${ok}`]).toMatchObject({ status: 'succeeded', exitCode: 0, timedOut: false });
     }
-    for (const bad of ['bad-1', 'bad-2']) expect(s[`${prefix}-${bad}`]).toMatchObject({ status: 'failed', exitCode: 3 });
+    for (const bad of ['bad-1', 'bad-2'])
+      expect(s[`${prefix}-${bad}`]).toMatchObject({ status: 'failed', exitCode: 3 });
     expect(s[`${prefix}-hang-1`]).toMatchObject({ status: 'timed-out', exitCode: null, timedOut: true });
     expect(s[`${prefix}-hang-1`]!.durationMs).toBeGreaterThanOrEqual(1_900);
     expect(s[`${prefix}-hang-1`]!.durationMs).toBeLessThan(10_000);
-    expect(s[`${prefix}-win-1`]).toMatchObject({ status: 'skipped', error: expect.stringContaining('runs windows') });
+    expect(s[`${prefix}-win-1`]).toMatchObject({
+      status: 'skipped',
+      error: expect.stringContaining('runs windows'),
+    });
 
     const bad = await getRunServerOutput(deps.sql, started.run.id, `${prefix}-bad-1`);
     expect(bad).toMatchObject({ stdout: '', stderr: `disk full on ${prefix}-bad-1\n` });
@@ -78,13 +108,19 @@ describe('script runs over a fleet', () => {
   });
 
   it('cancels a running run: pending servers never start and running scripts are stopped', async () => {
-    const started = await startRun(deps, operator, { script: 'long-task', target: `project:${project.slug}`, concurrency: 2 });
+    const started = await startRun(deps, operator, {
+      script: 'long-task',
+      target: `project:${project.slug}`,
+      concurrency: 2,
+    });
     const began = performance.now();
     const execution = executeRun(deps, started.run.id);
     // wait until two scripts run and have written their pid files
     const running = await eventually(async () => {
       const rows = (await listRunServers(deps.sql, started.run.id)).filter((r) => r.status === 'running');
-      return rows.length === 2 && rows.every((r) => existsSync(pidFileFor(started.run.id, r.cancelToken!))) && rows;
+      return (
+        rows.length === 2 && rows.every((r) => existsSync(pidFileFor(started.run.id, r.cancelToken!))) && rows
+      );
     });
     const cancelled = await cancelRun(deps, operator, started.run.id);
     expect(cancelled.notStarted).toHaveLength(5);

@@ -3,7 +3,7 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostileArguments } from '../../integrations/targets/contract.js';
-import { getRunServerOutput } from '../../storage/scripts.js';
+import { getRunServerOutput } from '../../storage/script-runs.js';
 import { useTestDatabase } from '../../test/db.js';
 import { createTestDeps, type TestDeps } from '../../test/deps.js';
 import { type SshdHandle, sshdUnavailableReason, startSshd } from '../../test/sshd.js';
@@ -42,7 +42,10 @@ describe('script parameters with hostile values', () => {
   let sshd: SshdHandle | undefined;
 
   beforeAll(async () => {
-    deps = createTestDeps(db.current.sql, { approvalSubjects: createApprovalSubjects(), targets: createTargetFactory() });
+    deps = createTestDeps(db.current.sql, {
+      approvalSubjects: createApprovalSubjects(),
+      targets: createTargetFactory(),
+    });
     project = await createProjectRow(db.current.sql, uniqueHandle('hostile'));
     const author = await createActor(db.current.sql, uniqueHandle('author'), [['admin', null]]);
     operator = await createActor(db.current.sql, uniqueHandle('op'), [['operator', project.id]]);
@@ -69,7 +72,9 @@ describe('script parameters with hostile values', () => {
   }
 
   it('delivers ;, $(…), backticks, quotes, newlines and unicode literally on the local target, running none', async () => {
-    const server = (await addServer(db.current.sql, { name: uniqueHandle('local-host'), projectId: project.id })).name;
+    const server = (
+      await addServer(db.current.sql, { name: uniqueHandle('local-host'), projectId: project.id })
+    ).name;
     const output = await runOn(server);
     expect(output.stdout.split('\0').slice(0, -1)).toEqual(values);
     expect(output.stderr.split('\0').slice(0, -1)).toEqual(values);

@@ -49,7 +49,9 @@ const SCRIPT_EXTENSIONS = new Set(['.sh', '.bash', '.ps1']);
 const MAX_FILE_BYTES = 300 * 1024;
 
 function fileError(file: string, message: string): AppError {
-  return new AppError('bad_request', `${file}: ${message}`, { details: { issues: [{ path: file, message }] } });
+  return new AppError('bad_request', `${file}: ${message}`, {
+    details: { issues: [{ path: file, message }] },
+  });
 }
 
 /** Split a file into its front matter (YAML text) and its body. */
@@ -81,7 +83,10 @@ function splitFrontMatter(file: ScriptFile): { yaml: string; body: string } {
     }
   }
   if (end < 0) {
-    throw fileError(file.path, 'has no front matter: start it with a `# ---` comment block holding name, description, params, os, risk, timeout and permission, closed by `# ---`');
+    throw fileError(
+      file.path,
+      'has no front matter: start it with a `# ---` comment block holding name, description, params, os, risk, timeout and permission, closed by `# ---`',
+    );
   }
   return { yaml: yaml.join('\n'), body: [...shebang, ...lines.slice(end + 1)].join('\n') };
 }
@@ -93,15 +98,20 @@ function languageOf(file: ScriptFile, body: string): 'bash' | 'sh' | 'powershell
 
 /** One file as a checked definition; throws `bad_request` naming the file and what is wrong. */
 export function parseScriptFile(file: ScriptFile): ScriptDefinition {
-  if (Buffer.byteLength(file.content) > MAX_FILE_BYTES) throw fileError(file.path, `is larger than ${MAX_FILE_BYTES / 1024} KB`);
+  if (Buffer.byteLength(file.content) > MAX_FILE_BYTES)
+    throw fileError(file.path, `is larger than ${MAX_FILE_BYTES / 1024} KB`);
   const { yaml, body } = splitFrontMatter(file);
   const doc = parseDocument(yaml, { schema: 'core', uniqueKeys: true, merge: false });
-  if (doc.errors.length > 0) throw fileError(file.path, `the front matter is not valid YAML: ${doc.errors[0]!.message}`);
+  if (doc.errors.length > 0)
+    throw fileError(file.path, `the front matter is not valid YAML: ${doc.errors[0]!.message}`);
   const header = doc.toJS({ maxAliasCount: 20 }) as unknown;
   if (!header || typeof header !== 'object' || Array.isArray(header)) {
     throw fileError(file.path, 'the front matter must be a YAML mapping (name: …, description: …)');
   }
-  const fallbackName = path.basename(file.path).replace(/\.[^.]+$/, '').toLowerCase();
+  const fallbackName = path
+    .basename(file.path)
+    .replace(/\.[^.]+$/, '')
+    .toLowerCase();
   try {
     return normalizeDefinition({ name: fallbackName, language: languageOf(file, body), ...header, body });
   } catch (error) {
@@ -121,8 +131,10 @@ export async function importScripts(
   meta: CallMeta = {},
 ): Promise<ImportResult> {
   authorize(actor, 'sop:manage', null);
-  if (files.length === 0) throw new AppError('bad_request', 'there are no script files to import (.sh, .bash or .ps1)');
-  if (files.length > MAX_IMPORT_FILES) throw new AppError('bad_request', `import at most ${MAX_IMPORT_FILES} files at once`);
+  if (files.length === 0)
+    throw new AppError('bad_request', 'there are no script files to import (.sh, .bash or .ps1)');
+  if (files.length > MAX_IMPORT_FILES)
+    throw new AppError('bad_request', `import at most ${MAX_IMPORT_FILES} files at once`);
   const parsed: { file: ScriptFile; definition: ScriptDefinition }[] = [];
   const problems: string[] = [];
   const seen = new Map<string, string>();
@@ -153,7 +165,11 @@ export async function importScripts(
         source: `import:${file.path}`.slice(0, 300),
         ...(meta.requestId ? { requestId: meta.requestId } : {}),
       });
-      const bucket = !saved.changed ? result.unchanged : saved.version.version === 1 ? result.created : result.updated;
+      const bucket = !saved.changed
+        ? result.unchanged
+        : saved.version.version === 1
+          ? result.created
+          : result.updated;
       bucket.push(definition.name);
       if (saved.approvalId) result.approvals.push(saved.approvalId);
     }
@@ -175,7 +191,8 @@ export async function readScriptFolder(dir: string): Promise<ScriptFile[]> {
     const full = path.join(entry.parentPath, entry.name);
     const rel = path.relative(root, full);
     if (rel.split(path.sep).some((part) => part.startsWith('.'))) continue;
-    if (files.length >= MAX_IMPORT_FILES) throw new AppError('bad_request', `${dir} has more than ${MAX_IMPORT_FILES} script files`);
+    if (files.length >= MAX_IMPORT_FILES)
+      throw new AppError('bad_request', `${dir} has more than ${MAX_IMPORT_FILES} script files`);
     files.push({ path: rel.split(path.sep).join('/'), content: await readFile(full, 'utf8') });
   }
   return files.sort((a, b) => a.path.localeCompare(b.path));

@@ -14,7 +14,10 @@ const DEFAULT_MAX_SERVERS = 50;
 
 const Name = z
   .string()
-  .regex(PARAM_NAME, 'a parameter name is lowercase letters, digits and _, starting with a letter (at most 32)');
+  .regex(
+    PARAM_NAME,
+    'a parameter name is lowercase letters, digits and _, starting with a letter (at most 32)',
+  );
 const Description = z.string().max(200).optional();
 
 function compiles(pattern: string): boolean {
@@ -53,7 +56,10 @@ export const EnumParam = z
     default: z.string().optional(),
   })
   .strict()
-  .refine((p) => p.default === undefined || p.values.includes(p.default), 'the default must be one of the values');
+  .refine(
+    (p) => p.default === undefined || p.values.includes(p.default),
+    'the default must be one of the values',
+  );
 
 export const IntegerParam = z
   .object({
@@ -132,7 +138,7 @@ export function describeType(p: ParamSpec): string {
 }
 
 function shown(value: unknown): string {
-  const text = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
+  const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
   const chars = [...text];
   return JSON.stringify(chars.length > 40 ? `${chars.slice(0, 40).join('')}…` : text);
 }
@@ -159,7 +165,11 @@ function checkOne(p: ParamSpec, raw: unknown): { value: string; servers?: string
     }
     case 'integer': {
       const n =
-        typeof raw === 'number' ? raw : typeof raw === 'string' && /^-?[0-9]{1,15}$/.test(raw.trim()) ? Number(raw) : NaN;
+        typeof raw === 'number'
+          ? raw
+          : typeof raw === 'string' && /^-?[0-9]{1,15}$/.test(raw.trim())
+            ? Number(raw)
+            : NaN;
       if (!Number.isSafeInteger(n)) return { problem: `must be ${describeType(p)} (got ${shown(raw)})` };
       if ((p.min !== undefined && n < p.min) || (p.max !== undefined && n > p.max)) {
         return { problem: `must be ${describeType(p)} (got ${n})` };
@@ -200,7 +210,11 @@ export function validateParams(specs: readonly ParamSpec[], input: Record<string
     const raw = input[p.name];
     if (raw === undefined || raw === '') {
       if (hasDefault(p)) values[p.name] = String((p as { default: unknown }).default);
-      else if (isRequired(p)) issues.push({ path: `params.${p.name}`, message: `parameter ${p.name} is required: ${describeType(p)}` });
+      else if (isRequired(p))
+        issues.push({
+          path: `params.${p.name}`,
+          message: `parameter ${p.name} is required: ${describeType(p)}`,
+        });
       else values[p.name] = '';
       continue;
     }
@@ -213,7 +227,10 @@ export function validateParams(specs: readonly ParamSpec[], input: Record<string
     if (checked.servers) serverLists[p.name] = checked.servers;
   }
   if (issues.length > 0) {
-    const head = issues.slice(0, 5).map((i) => i.message).join('; ');
+    const head = issues
+      .slice(0, 5)
+      .map((i) => i.message)
+      .join('; ');
     const more = issues.length > 5 ? ` (and ${issues.length - 5} more)` : '';
     throw new AppError('bad_request', `${head}${more}.`, { details: { issues } });
   }

@@ -1,6 +1,5 @@
 import { AppError } from '../../lib/errors.js';
 import {
-  getCurrentScriptVersion,
   getRun,
   getRunServerOutput,
   listRunServers,
@@ -8,7 +7,8 @@ import {
   type RunRow,
   type RunServerOutput,
   type RunServerRow,
-} from '../../storage/scripts.js';
+} from '../../storage/script-runs.js';
+import { getCurrentScriptVersion } from '../../storage/scripts.js';
 import type { Deps } from '../deps.js';
 import { type Actor, can } from '../rbac/authorize.js';
 import type { Permission } from '../rbac/roles.js';
@@ -18,7 +18,8 @@ import type { Permission } from '../rbac/roles.js';
  * its script there), its servers, and one server's full output.
  */
 export function mayReadRun(actor: Actor, run: RunRow, permission: string | undefined): boolean {
-  if (run.requestedBy === actor.user.id) return true;
+  // An API token sees only what its scopes allow, even for runs its user started.
+  if (run.requestedBy === actor.user.id && !actor.tokenScopes) return true;
   if (can(actor, 'audit:read', run.projectId) || can(actor, 'sop:manage', null)) return true;
   return permission !== undefined && can(actor, permission as Permission, run.projectId);
 }
@@ -45,7 +46,12 @@ export async function getRunDetail(
 }
 
 /** One server's result with its whole output, as stored (up to the per-stream cap). */
-export async function getRunOutput(deps: Deps, actor: Actor, id: number, server: string): Promise<RunServerOutput> {
+export async function getRunOutput(
+  deps: Deps,
+  actor: Actor,
+  id: number,
+  server: string,
+): Promise<RunServerOutput> {
   await getRunFor(deps, actor, id);
   const output = await getRunServerOutput(deps.sql, id, server);
   if (!output) throw new AppError('not_found', `run #${id} did not include a server named ${server}`);

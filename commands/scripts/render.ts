@@ -1,5 +1,6 @@
 import type { Field, Notification, Reply, SubjectRef } from '../../bot/chat/model.js';
-import type { RunRow, RunServerRow, RunServerStatus, RunStatus, ScriptVersionRow } from '../../storage/scripts.js';
+import type { RunRow, RunServerRow, RunServerStatus, RunStatus } from '../../storage/script-runs.js';
+import type { ScriptVersionRow } from '../../storage/scripts.js';
 import { formatDuration } from '../grammar.js';
 
 /**
@@ -154,7 +155,12 @@ export function serverReply(
       visibility: 'public',
       text: parts.join('\n'),
       tone: s.status === 'succeeded' ? 'success' : s.status === 'skipped' ? 'info' : 'error',
-      ...(cut ? { moreUrl: outputUrl(publicUrl, run.id, s.serverName), context: ['Output cut; the full output is at the link.'] } : {}),
+      ...(cut
+        ? {
+            moreUrl: outputUrl(publicUrl, run.id, s.serverName),
+            context: ['Output cut; the full output is at the link.'],
+          }
+        : {}),
     },
   };
 }
@@ -162,7 +168,8 @@ export function serverReply(
 /** The closing reply in the thread: every server's line (cut to a limit). */
 export function summaryReply(run: RunRow, servers: readonly RunServerRow[]): Notification {
   const lines = servers.slice(0, MAX_SERVER_REPLIES).map(serverLine);
-  if (servers.length > MAX_SERVER_REPLIES) lines.push(`…and ${servers.length - MAX_SERVER_REPLIES} more (see the API)`);
+  if (servers.length > MAX_SERVER_REPLIES)
+    lines.push(`…and ${servers.length - MAX_SERVER_REPLIES} more (see the API)`);
   return {
     kind: 'thread-reply',
     subject: runRef(run.id),

@@ -43,7 +43,9 @@ describe('the script repository', () => {
   let dir: string;
 
   beforeAll(async () => {
-    deps = createTestDeps(db.current.sql, { approvalSubjects: createApprovalSubjects([scriptVersionSubject]) });
+    deps = createTestDeps(db.current.sql, {
+      approvalSubjects: createApprovalSubjects([scriptVersionSubject]),
+    });
     admin = await createActor(db.current.sql, uniqueHandle('author'), [['admin', null]]);
     operator = await createActor(db.current.sql, uniqueHandle('op'), [['operator', null]]);
     dir = mkdtempSync(path.join(tmpdir(), 'warden-scripts-'));
@@ -62,13 +64,27 @@ describe('the script repository', () => {
       params: [{ name: 'unit', type: 'string' }],
     });
     expect(bash.body.startsWith('#!/usr/bin/env bash\nset -eu\n')).toBe(true);
-    expect(parseScriptFile({ path: 'win/diag.ps1', content: PS })).toMatchObject({ name: 'win-diag', language: 'powershell', os: ['windows'], risk: 'high' });
+    expect(parseScriptFile({ path: 'win/diag.ps1', content: PS })).toMatchObject({
+      name: 'win-diag',
+      language: 'powershell',
+      os: ['windows'],
+      risk: 'high',
+    });
   });
 
   it('refuses a file without front matter, or with unknown fields, naming the file', () => {
-    expect(() => parseScriptFile({ path: 'a.sh', content: 'echo hi\n' })).toThrow(/^a\.sh: has no front matter/);
-    expect(() => parseScriptFile({ path: 'b.sh', content: '# ---\n# name: b\n# description: x\n# shell: zsh\n# ---\necho\n' })).toThrow(/^b\.sh: .*shell/);
-    expect(() => parseScriptFile({ path: 'c.sh', content: '# ---\n# name: status\n# description: x\n# ---\necho\n' })).toThrow(/reserved/);
+    expect(() => parseScriptFile({ path: 'a.sh', content: 'echo hi\n' })).toThrow(
+      /^a\.sh: has no front matter/,
+    );
+    expect(() =>
+      parseScriptFile({
+        path: 'b.sh',
+        content: '# ---\n# name: b\n# description: x\n# shell: zsh\n# ---\necho\n',
+      }),
+    ).toThrow(/^b\.sh: .*shell/);
+    expect(() =>
+      parseScriptFile({ path: 'c.sh', content: '# ---\n# name: status\n# description: x\n# ---\necho\n' }),
+    ).toThrow(/reserved/);
   });
 
   it('imports a folder all or nothing, and a second import of the same checkout changes nothing', async () => {
@@ -78,7 +94,9 @@ describe('the script repository', () => {
     writeFileSync(path.join(dir, '.git', 'hook.sh'), 'not a script of ours');
     writeFileSync(path.join(dir, 'README.md'), '# scripts');
     writeFileSync(path.join(dir, 'broken.sh'), 'echo no header\n');
-    await expect(importScriptFolder(deps, admin, dir)).rejects.toThrow(/nothing was imported: broken\.sh: has no front matter/);
+    await expect(importScriptFolder(deps, admin, dir)).rejects.toThrow(
+      /nothing was imported: broken\.sh: has no front matter/,
+    );
     expect(await listScripts(deps, admin)).toEqual([]);
 
     rmSync(path.join(dir, 'broken.sh'));
@@ -87,11 +105,18 @@ describe('the script repository', () => {
     const again = await importScriptFolder(deps, admin, dir);
     expect(again).toMatchObject({ created: [], updated: [], unchanged: ['restart-unit'] });
     const v1 = await getScript(deps, operator, 'restart-unit');
-    expect(v1).toMatchObject({ version: 1, author: admin.user.handle, source: 'import:ops/restart.sh', approvalState: 'not-needed' });
+    expect(v1).toMatchObject({
+      version: 1,
+      author: admin.user.handle,
+      source: 'import:ops/restart.sh',
+      approvalState: 'not-needed',
+    });
   });
 
   it('makes every change a new version with its author and a unified diff', async () => {
-    const saved = await updateScript(deps, admin, 'restart-unit', { body: 'set -eu\nsystemctl reload -- "$WARDEN_PARAM_UNIT"\n' });
+    const saved = await updateScript(deps, admin, 'restart-unit', {
+      body: 'set -eu\nsystemctl reload -- "$WARDEN_PARAM_UNIT"\n',
+    });
     expect(saved.changed).toBe(true);
     expect(saved.version.version).toBe(2);
     expect(saved.version.diff).toContain('--- a/restart-unit v1\n+++ b/restart-unit v2\n');
@@ -111,14 +136,25 @@ describe('the script repository', () => {
   });
 
   it('opens a review for a new high-risk version and refuses authors without sop:manage', async () => {
-    const saved = await createScript(deps, admin, { name: 'wipe-cache', description: 'Clear a cache', body: 'rm -rf /var/cache/app/*', risk: 'high' });
+    const saved = await createScript(deps, admin, {
+      name: 'wipe-cache',
+      description: 'Clear a cache',
+      body: 'rm -rf /var/cache/app/*',
+      risk: 'high',
+    });
     expect(saved.version.approvalState).toBe('pending');
     expect(saved.approvalId).toBeGreaterThan(0);
-    await expect(createScript(deps, operator, { name: 'mine', description: 'x', body: 'true' })).rejects.toMatchObject({
+    await expect(
+      createScript(deps, operator, { name: 'mine', description: 'x', body: 'true' }),
+    ).rejects.toMatchObject({
       code: 'forbidden',
       message: expect.stringContaining('sop:manage'),
     });
-    await expect(importScripts(deps, operator, [{ path: 'x.sh', content: RESTART }])).rejects.toMatchObject({ code: 'forbidden' });
-    await expect(createScript(deps, admin, { name: 'wipe-cache', description: 'again', body: 'true' })).rejects.toMatchObject({ code: 'conflict' });
+    await expect(importScripts(deps, operator, [{ path: 'x.sh', content: RESTART }])).rejects.toMatchObject({
+      code: 'forbidden',
+    });
+    await expect(
+      createScript(deps, admin, { name: 'wipe-cache', description: 'again', body: 'true' }),
+    ).rejects.toMatchObject({ code: 'conflict' });
   });
 });

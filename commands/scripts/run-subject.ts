@@ -3,12 +3,12 @@ import type { ApprovalRequest } from '../../storage/approvals.js';
 import type { Tx } from '../../storage/db.js';
 import {
   closePendingRunServers,
-  getScriptVersionById,
   lockRun,
   type RunRow,
   type RunStatus,
   setRunStatus,
-} from '../../storage/scripts.js';
+} from '../../storage/script-runs.js';
+import { getScriptVersionById } from '../../storage/scripts.js';
 import type { ApprovalHook, ApprovalSubject } from '../approvals/subjects.js';
 import { recordEvent } from '../audit/trail.js';
 import { runRef, SCRIPT_RUN_SUBJECT } from './render.js';
@@ -31,7 +31,12 @@ function end(to: Extract<RunStatus, 'denied' | 'expired' | 'cancelled'>): Approv
     const run = await lockRunOf(tx, approval);
     if (!run || run.status !== 'awaiting-approval') return;
     const now = deps.clock.now();
-    await setRunStatus(tx, run.id, { from: ['awaiting-approval'], to, at: now, error: `approval #${approval.id} ${to}` });
+    await setRunStatus(tx, run.id, {
+      from: ['awaiting-approval'],
+      to,
+      at: now,
+      error: `approval #${approval.id} ${to}`,
+    });
     await closePendingRunServers(tx, run.id, { status: 'cancelled', error: null, at: now });
     await recordEvent(tx, deps, {
       actor: context.actor,

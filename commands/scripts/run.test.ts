@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getRun, listRunServers } from '../../storage/script-runs.js';
 import { useTestDatabase } from '../../test/db.js';
 import { createTestDeps, type TestDeps } from '../../test/deps.js';
-import { getRun, listRunServers } from '../../storage/scripts.js';
 import { decide } from '../approvals/engine.js';
 import { createApprovalSubjects } from '../approvals/subjects.js';
 import { createActor, createProjectRow, uniqueHandle } from '../approvals/testing.js';
@@ -35,7 +35,8 @@ describe('script runs: permission and the risk gate', () => {
     operator = await createActor(db.current.sql, uniqueHandle('op'), [['operator', project.id]]);
     approver = await createActor(db.current.sql, uniqueHandle('appr'), [['approver', null]]);
     contractor = await createActor(db.current.sql, uniqueHandle('ctr'), [['contractor', project.id]]);
-    server = (await addServer(db.current.sql, { name: uniqueHandle('gate-host'), projectId: project.id })).name;
+    server = (await addServer(db.current.sql, { name: uniqueHandle('gate-host'), projectId: project.id }))
+      .name;
     await createScript(deps, author, {
       name: 'hello',
       description: 'Say hello',
@@ -60,7 +61,11 @@ describe('script runs: permission and the risk gate', () => {
   });
 
   it('runs a low-risk script at once for a holder of the permission', async () => {
-    const started = await startRun(deps, operator, { script: 'hello', target: server, params: { who: 'operator' } });
+    const started = await startRun(deps, operator, {
+      script: 'hello',
+      target: server,
+      params: { who: 'operator' },
+    });
     expect(started.run.status).toBe('queued');
     expect(started.approvalId).toBeNull();
     const [item] = await deps.sql<{ payload: { runId: number } }[]>`
@@ -83,9 +88,13 @@ describe('script runs: permission and the risk gate', () => {
     });
     await expect(startRun(deps, operator, { script: 'reboot-host', target: server })).rejects.toMatchObject({
       code: 'conflict',
-      message: expect.stringContaining(`is high risk and its review (approval #${created.approvalId}) is not approved yet`),
+      message: expect.stringContaining(
+        `is high risk and its review (approval #${created.approvalId}) is not approved yet`,
+      ),
     });
-    await expect(decide(deps, { actor: author, requestId: created.approvalId!, decision: 'approve' })).rejects.toMatchObject({ code: 'forbidden' });
+    await expect(
+      decide(deps, { actor: author, requestId: created.approvalId!, decision: 'approve' }),
+    ).rejects.toMatchObject({ code: 'forbidden' });
     await decide(deps, { actor: approver, requestId: created.approvalId!, decision: 'approve' });
 
     const requested = await startRun(deps, operator, { script: 'reboot-host', target: server });
@@ -93,7 +102,9 @@ describe('script runs: permission and the risk gate', () => {
     expect(requested.approvalId).toBeGreaterThan(0);
     expect(requested.reply.text).toContain(`waits for approval #${requested.approvalId}`);
     expect(await executeRun(deps, requested.run.id)).toBeUndefined();
-    expect(await listRunServers(deps.sql, requested.run.id)).toEqual([expect.objectContaining({ status: 'pending', startedAt: null })]);
+    expect(await listRunServers(deps.sql, requested.run.id)).toEqual([
+      expect.objectContaining({ status: 'pending', startedAt: null }),
+    ]);
 
     await decide(deps, { actor: approver, requestId: requested.approvalId!, decision: 'approve' });
     expect((await getRun(deps.sql, requested.run.id))?.status).toBe('queued');
@@ -118,16 +129,31 @@ describe('script runs: permission and the risk gate', () => {
     const outcome = await executeRun(deps, requested.run.id);
     expect(outcome?.run.status).toBe('failed');
     expect(outcome?.run.error).toContain('has been replaced by a newer version');
-    expect(outcome?.servers).toEqual([expect.objectContaining({ status: 'error', startedAt: null, exitCode: null })]);
+    expect(outcome?.servers).toEqual([
+      expect.objectContaining({ status: 'error', startedAt: null, exitCode: null }),
+    ]);
   });
 
   it('ends a run whose approval is denied without touching a server', async () => {
-    await createScript(deps, author, { name: 'drop-caches', description: 'x', body: 'echo dropped', risk: 'high' });
+    await createScript(deps, author, {
+      name: 'drop-caches',
+      description: 'x',
+      body: 'echo dropped',
+      risk: 'high',
+    });
     const review = await deps.sql<{ approval_id: number }[]>`
       select v.approval_id from script_versions v join scripts s on s.id = v.script_id where s.name = 'drop-caches'`;
     await decide(deps, { actor: approver, requestId: review[0]!.approval_id, decision: 'approve' });
-    const requested = await startRun(deps, operator, { script: 'drop-caches', target: `project:${project.slug}` });
-    await decide(deps, { actor: approver, requestId: requested.approvalId!, decision: 'deny', comment: 'not now' });
+    const requested = await startRun(deps, operator, {
+      script: 'drop-caches',
+      target: `project:${project.slug}`,
+    });
+    await decide(deps, {
+      actor: approver,
+      requestId: requested.approvalId!,
+      decision: 'deny',
+      comment: 'not now',
+    });
     expect((await getRun(deps.sql, requested.run.id))?.status).toBe('denied');
     expect(await executeRun(deps, requested.run.id)).toBeUndefined();
     expect((await listRunServers(deps.sql, requested.run.id)).map((s) => s.status)).toEqual(['cancelled']);
@@ -135,14 +161,18 @@ describe('script runs: permission and the risk gate', () => {
 
   it('refuses parameters that do not fit their types, naming the parameter, and writes nothing', async () => {
     const before = await deps.sql`select count(*)::int as n from script_runs`;
-    await expect(startRun(deps, operator, { script: 'hello', target: server, params: {} })).rejects.toMatchObject({
+    await expect(
+      startRun(deps, operator, { script: 'hello', target: server, params: {} }),
+    ).rejects.toMatchObject({
       code: 'bad_request',
       message: expect.stringContaining('parameter who is required'),
     });
-    await expect(startRun(deps, operator, { script: 'hello', target: server, params: { who: 'x', whom: 'y' } })).rejects.toThrow(
-      /no parameter "whom"/,
-    );
-    await expect(startRun(deps, operator, { script: 'hello', target: 'tag:nope=none', params: { who: 'x' } })).rejects.toThrow(/has no servers/);
+    await expect(
+      startRun(deps, operator, { script: 'hello', target: server, params: { who: 'x', whom: 'y' } }),
+    ).rejects.toThrow(/no parameter "whom"/);
+    await expect(
+      startRun(deps, operator, { script: 'hello', target: 'tag:nope=none', params: { who: 'x' } }),
+    ).rejects.toThrow(/has no servers/);
     expect(await deps.sql`select count(*)::int as n from script_runs`).toEqual(before);
   });
 });

@@ -30,7 +30,10 @@ export function createScriptRunner(deps: () => Deps, options: ExecuteOptions = {
         const d = deps();
         if (!(await claimRun(d, runId))) return { runId, started: false };
         const p = executeClaimedRun(d, runId, options).catch((error: unknown) => {
-          d.log.error({ err: error, runId }, 'script run failed unexpectedly; the sweep marks it interrupted');
+          d.log.error(
+            { err: error, runId },
+            'script run failed unexpectedly; the sweep marks it interrupted',
+          );
         });
         running.add(p);
         void p.finally(() => running.delete(p));

@@ -1,6 +1,6 @@
 import type { Sql } from '../../storage/db.js';
 import { getServerByName, insertServer, type Server, type ServerWrite } from '../../storage/inventory.js';
-import type { RunServerRow } from '../../storage/scripts.js';
+import type { RunServerRow } from '../../storage/script-runs.js';
 
 /** Builders for the script tests (plain data, no test framework). */
 
@@ -29,7 +29,10 @@ export async function addServer(
 }
 
 /** Poll until `check` holds, or fail after `timeoutMs`: no fixed sleeps. */
-export async function eventually<T>(check: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined | false>,
+  timeoutMs = 15_000,
+): Promise<T> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     const value = await check();

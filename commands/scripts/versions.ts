@@ -68,16 +68,22 @@ export async function saveScriptVersion(
 ): Promise<SavedVersion> {
   const { actor, definition } = input;
   const now = deps.clock.now();
-  const script = (await lockScriptByName(tx, definition.name)) ?? (await insertScript(tx, definition.name, now));
+  const script =
+    (await lockScriptByName(tx, definition.name)) ?? (await insertScript(tx, definition.name, now));
   const current = script.currentVersionId ? await getCurrentScriptVersion(tx, definition.name) : undefined;
   const hash = definitionHash(definition);
-  if (current && current.definitionHash === hash) return { version: current, changed: false, approvalId: null };
+  if (current && current.definitionHash === hash)
+    return { version: current, changed: false, approvalId: null };
 
   const number = (current?.version ?? 0) + 1;
-  const diff = unifiedDiff(current ? renderScriptFile(definitionOf(current)) : '', renderScriptFile(definition), {
-    from: current ? `a/${definition.name} v${current.version}` : '/dev/null',
-    to: `b/${definition.name} v${number}`,
-  });
+  const diff = unifiedDiff(
+    current ? renderScriptFile(definitionOf(current)) : '',
+    renderScriptFile(definition),
+    {
+      from: current ? `a/${definition.name} v${current.version}` : '/dev/null',
+      to: `b/${definition.name} v${number}`,
+    },
+  );
   const approvalState: VersionApprovalState = definition.risk === 'high' ? 'pending' : 'not-needed';
   const version = await insertScriptVersion(
     tx,
@@ -150,7 +156,11 @@ export async function saveScriptVersion(
     data: { versionId: version.id, script: definition.name, version: number },
   });
   await setVersionApproval(tx, version.id, { state: 'pending', approvalId: opened.request.id, at: null });
-  return { version: { ...version, approvalId: opened.request.id }, changed: true, approvalId: opened.request.id };
+  return {
+    version: { ...version, approvalId: opened.request.id },
+    changed: true,
+    approvalId: opened.request.id,
+  };
 }
 
 /** Why this version may not run now, or null when it may. */

@@ -49,7 +49,8 @@ export function createWebhookDeliverer(options: WebhookDelivererOptions) {
   return {
     async deliver(item: OutboxItem): Promise<Record<string, unknown>> {
       const parsed = Payload.safeParse(item.payload);
-      if (!parsed.success) throw new AppError('bad_request', 'a webhook outbox item without a subscription and event');
+      if (!parsed.success)
+        throw new AppError('bad_request', 'a webhook outbox item without a subscription and event');
       const { subscriptionId, event } = parsed.data;
       const sub = await getSubscriptionForDelivery(sql, subscriptionId);
       // Deleted or paused since the event: nothing to send, and nothing to retry.
@@ -90,7 +91,9 @@ export function createWebhookDeliverer(options: WebhookDelivererOptions) {
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
         await log('failed', null, reason.slice(0, 500));
-        throw new IntegrationError('webhook', `could not reach ${new URL(sub.url).origin}: ${reason}`, { cause: error });
+        throw new IntegrationError('webhook', `could not reach ${new URL(sub.url).origin}: ${reason}`, {
+          cause: error,
+        });
       }
       // The answer's body is not needed; drop it so the connection can be reused.
       await response.body?.cancel().catch(() => undefined);

@@ -1,6 +1,6 @@
-import type { AuditEvent, OutboxWrite } from '../audit/trail.js';
 import type { Tx } from '../../storage/db.js';
 import { matchingSubscriptionIds } from '../../storage/webhooks.js';
+import type { AuditEvent, OutboxWrite } from '../audit/trail.js';
 
 /**
  * The trail's hook into webhooks: for an event just appended, one outbox row per active

@@ -33,20 +33,26 @@ export const WebhookUrl = z
   .refine((text) => {
     try {
       const url = new URL(text);
-      return (url.protocol === 'https:' || url.protocol === 'http:') && !url.username && !url.password && !url.hash;
+      return (
+        (url.protocol === 'https:' || url.protocol === 'http:') && !url.username && !url.password && !url.hash
+      );
     } catch {
       return false;
     }
   }, 'an http(s) URL without credentials or #fragment');
 
 export const EventGlobs = z
-  .array(z.string().regex(EVENT_GLOB, 'an event type like approval.requested, or a glob like approval.* or *'))
+  .array(
+    z.string().regex(EVENT_GLOB, 'an event type like approval.requested, or a glob like approval.* or *'),
+  )
   .min(1)
   .max(50);
 
 export const WebhookCreate = z
   .object({
-    project: ProjectSlug.nullable().describe('the project whose events are sent; null for every project (global admins)'),
+    project: ProjectSlug.nullable().describe(
+      'the project whose events are sent; null for every project (global admins)',
+    ),
     url: WebhookUrl,
     events: EventGlobs,
     description: z.string().max(300).optional(),
@@ -72,13 +78,17 @@ export function webhookSecretContext(id: number): string {
 async function projectIdOf(deps: Deps, slug: string | null): Promise<{ id: number; slug: string } | null> {
   if (slug === null) return null;
   const project = await getProjectBySlug(deps.sql, slug);
-  if (!project) throw new AppError('not_found', `there is no project ${slug}; type \`projects\` to list them`);
+  if (!project)
+    throw new AppError('not_found', `there is no project ${slug}; type \`projects\` to list them`);
   return { id: project.id, slug: project.slug };
 }
 
 async function scopeOf(deps: Deps, sub: WebhookSubscription) {
   if (sub.projectId === null) return null;
-  return { id: sub.projectId, slug: sub.projectSlug ?? (await getProjectById(deps.sql, sub.projectId))?.slug ?? '' };
+  return {
+    id: sub.projectId,
+    slug: sub.projectSlug ?? (await getProjectById(deps.sql, sub.projectId))?.slug ?? '',
+  };
 }
 
 /** The subscription, if the actor may manage it (else not found, so ids do not leak). */
@@ -166,14 +176,25 @@ export async function updateWebhook(
       action: 'webhook.updated',
       subject: { type: 'webhook', id: String(id) },
       projectId: sub.projectId,
-      data: { id, changed: Object.keys(patch).sort(), events, active: patch.active ?? sub.active, ...actorFacts(actor) },
+      data: {
+        id,
+        changed: Object.keys(patch).sort(),
+        events,
+        active: patch.active ?? sub.active,
+        ...actorFacts(actor),
+      },
       ...(meta.requestId ? { requestId: meta.requestId } : {}),
     });
   });
   return (await getSubscription(deps.sql, id))!;
 }
 
-export async function deleteWebhook(deps: Deps, actor: Actor, id: number, meta: CallMeta = {}): Promise<void> {
+export async function deleteWebhook(
+  deps: Deps,
+  actor: Actor,
+  id: number,
+  meta: CallMeta = {},
+): Promise<void> {
   const sub = await getWebhook(deps, actor, id);
   authorize(actor, 'webhooks:manage', await scopeOf(deps, sub));
   await withTx(deps.sql, async (tx) => {
@@ -190,7 +211,12 @@ export async function deleteWebhook(deps: Deps, actor: Actor, id: number, meta: 
 }
 
 /** A new signing secret, shown once; the old one stops working at once. */
-export async function rotateWebhookSecret(deps: Deps, actor: Actor, id: number, meta: CallMeta = {}): Promise<string> {
+export async function rotateWebhookSecret(
+  deps: Deps,
+  actor: Actor,
+  id: number,
+  meta: CallMeta = {},
+): Promise<string> {
   const sub = await getWebhook(deps, actor, id);
   authorize(actor, 'webhooks:manage', await scopeOf(deps, sub));
   const secret = `whsec_${randomToken(32)}`;
@@ -217,4 +243,3 @@ export async function listWebhookDeliveries(
   await getWebhook(deps, actor, id);
   return listDeliveries(deps.sql, id, page);
 }
-

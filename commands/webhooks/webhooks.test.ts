@@ -10,7 +10,13 @@ import { recordEvent } from '../audit/trail.js';
 import type { Actor } from '../rbac/authorize.js';
 import { createWebhookDeliverer } from './deliver.js';
 import { signWebhook, verifyWebhookSignature } from './signature.js';
-import { createWebhook, deleteWebhook, listWebhookDeliveries, listWebhooks, updateWebhook } from './subscriptions.js';
+import {
+  createWebhook,
+  deleteWebhook,
+  listWebhookDeliveries,
+  listWebhooks,
+  updateWebhook,
+} from './subscriptions.js';
 
 const db = useTestDatabase('webhooks');
 
@@ -61,21 +67,37 @@ describe('outgoing webhooks', () => {
 
   it('refuses URLs that carry credentials or are not http(s), and event globs with other characters', async () => {
     const { WebhookCreate } = await import('./subscriptions.js');
-    expect(WebhookCreate.safeParse({ project: null, url: 'ftp://x.example/', events: ['*'] }).success).toBe(false);
-    expect(WebhookCreate.safeParse({ project: null, url: 'https://u:p@x.example/', events: ['*'] }).success).toBe(false);
-    expect(WebhookCreate.safeParse({ project: null, url: 'https://x.example/', events: ["a'; drop"] }).success).toBe(false);
-    expect(WebhookCreate.safeParse({ project: null, url: 'https://x.example/', events: ['approval_%'] }).success).toBe(false);
+    expect(WebhookCreate.safeParse({ project: null, url: 'ftp://x.example/', events: ['*'] }).success).toBe(
+      false,
+    );
+    expect(
+      WebhookCreate.safeParse({ project: null, url: 'https://u:p@x.example/', events: ['*'] }).success,
+    ).toBe(false);
+    expect(
+      WebhookCreate.safeParse({ project: null, url: 'https://x.example/', events: ["a'; drop"] }).success,
+    ).toBe(false);
+    expect(
+      WebhookCreate.safeParse({ project: null, url: 'https://x.example/', events: ['approval_%'] }).success,
+    ).toBe(false);
   });
 
   it('queues an event for the subscriptions of its project whose globs match, in the same transaction', async () => {
-    const created = await createWebhook(deps, admin, { project: project.slug, url: receiver.url, events: ['approval.*', 'script-run.finished'] });
+    const created = await createWebhook(deps, admin, {
+      project: project.slug,
+      url: receiver.url,
+      events: ['approval.*', 'script-run.finished'],
+    });
     expect(created.secret).toMatch(/^whsec_/);
     const quiet = await createWebhook(deps, admin, { project: other.slug, url: receiver.url, events: ['*'] });
     const matched = await emit('approval.requested', project.id);
-    expect((await webhookRows(matched)).map((r) => r.payload.subscriptionId)).toEqual([created.subscription.id]);
+    expect((await webhookRows(matched)).map((r) => r.payload.subscriptionId)).toEqual([
+      created.subscription.id,
+    ]);
     expect(await webhookRows(await emit('approvals.requested', project.id))).toEqual([]);
     expect(await webhookRows(await emit('scan.finished', project.id))).toEqual([]);
-    expect((await webhookRows(await emit('scan.finished', other.id))).map((r) => r.payload.subscriptionId)).toEqual([quiet.subscription.id]);
+    expect(
+      (await webhookRows(await emit('scan.finished', other.id))).map((r) => r.payload.subscriptionId),
+    ).toEqual([quiet.subscription.id]);
     await deleteWebhook(deps, admin, quiet.subscription.id);
     await updateWebhook(deps, admin, created.subscription.id, { active: false });
     expect(await webhookRows(await emit('approval.denied', project.id))).toEqual([]);
@@ -99,7 +121,9 @@ describe('outgoing webhooks', () => {
       sql: deps.sql,
       clock: deps.clock,
       log: silentLogger(),
-      deliverers: { webhook: createWebhookDeliverer({ sql: deps.sql, vault: deps.vault, clock: deps.clock }) },
+      deliverers: {
+        webhook: createWebhookDeliverer({ sql: deps.sql, vault: deps.vault, clock: deps.clock }),
+      },
       backoff: exponentialBackoff({ baseMs: 10_000, random: () => 1 }),
     });
     expect(await worker.drainOnce()).toEqual({ delivered: 0, failed: 1, dead: 0 });
@@ -120,10 +144,17 @@ describe('outgoing webhooks', () => {
     expect(receiver.accepted).toHaveLength(1);
     const [got] = receiver.accepted;
     expect(got!.event).toBe('approval.approved');
-    expect(got!.body).toMatchObject({ seq, type: 'approval.approved', projectId: project.id, data: { note: 'ünïcödé "quoted"' } });
+    expect(got!.body).toMatchObject({
+      seq,
+      type: 'approval.approved',
+      projectId: project.id,
+      data: { note: 'ünïcödé "quoted"' },
+    });
     expect(got!.signature).toMatch(/^t=[0-9]+,v1=[0-9a-f]{64}$/);
 
-    const [outbox] = await deps.sql<{ status: string; attempts: number }[]>`select status, attempts from outbox where id = ${row!.id}`;
+    const [outbox] = await deps.sql<
+      { status: string; attempts: number }[]
+    >`select status, attempts from outbox where id = ${row!.id}`;
     expect(outbox).toEqual({ status: 'delivered', attempts: 3 });
     const log = await listWebhookDeliveries(deps, admin, subscription.id, { limit: 10 });
     expect(log.map((d) => [d.attempt, d.outcome, d.httpStatus])).toEqual([
@@ -138,11 +169,16 @@ describe('outgoing webhooks', () => {
     const t = Math.floor(now.getTime() / 1000);
     const body = '{"id":"audit:1:x0:webhook","type":"x"}';
     const header = signWebhook('s3cret-s3cret-s3cret-s3cret', t, body);
-    expect(verifyWebhookSignature(header, body, 's3cret-s3cret-s3cret-s3cret', { now })).toEqual({ ok: true, timestamp: t });
+    expect(verifyWebhookSignature(header, body, 's3cret-s3cret-s3cret-s3cret', { now })).toEqual({
+      ok: true,
+      timestamp: t,
+    });
     expect(verifyWebhookSignature(header, `${body} `, 's3cret-s3cret-s3cret-s3cret', { now }).ok).toBe(false);
     expect(verifyWebhookSignature(header, body, 'another-secret-another-secret', { now }).ok).toBe(false);
     const later = new Date(now.getTime() + 301_000);
-    expect(verifyWebhookSignature(header, body, 's3cret-s3cret-s3cret-s3cret', { now: later })).toMatchObject({ ok: false, reason: expect.stringContaining('tolerance') });
+    expect(verifyWebhookSignature(header, body, 's3cret-s3cret-s3cret-s3cret', { now: later })).toMatchObject(
+      { ok: false, reason: expect.stringContaining('tolerance') },
+    );
     expect(verifyWebhookSignature(undefined, body, 'x', { now }).ok).toBe(false);
     expect(verifyWebhookSignature('t=abc,v1=zz', body, 'x', { now }).ok).toBe(false);
   });

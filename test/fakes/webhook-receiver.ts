@@ -1,6 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, verifyWebhookSignature } from '../../commands/webhooks/signature.js';
+import {
+  DELIVERY_HEADER,
+  EVENT_HEADER,
+  SIGNATURE_HEADER,
+  verifyWebhookSignature,
+} from '../../commands/webhooks/signature.js';
 
 /**
  * A webhook receiver on 127.0.0.1 that does what a careful integrator would: it accepts only
@@ -65,7 +70,8 @@ export async function startWebhookReceiver(options: WebhookReceiverOptions): Pro
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const raw = await readBody(req);
-    if (req.method !== 'POST' || req.url !== path) return refuse(res, 404, `unexpected ${req.method} ${req.url}`);
+    if (req.method !== 'POST' || req.url !== path)
+      return refuse(res, 404, `unexpected ${req.method} ${req.url}`);
     if (!(req.headers['content-type'] ?? '').startsWith('application/json')) {
       return refuse(res, 415, `unexpected content-type ${req.headers['content-type']}`);
     }
@@ -119,7 +125,10 @@ export async function startWebhookReceiver(options: WebhookReceiverOptions): Pro
     waitForRequests(count, timeoutMs = 10_000) {
       if (requests.length >= count) return Promise.resolve();
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`only ${requests.length} of ${count} webhook requests arrived`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`only ${requests.length} of ${count} webhook requests arrived`)),
+          timeoutMs,
+        );
         waiters.push({
           count,
           resolve: () => {

@@ -57,16 +57,13 @@ beforeAll(async () => {
   otherProjectToken = await tokenFor(deps, olga, ['inventory:read'], { name: 'other', projectSlug: 'other' });
 });
 
-/** Requests go through the scans' write lane, so on PGlite they never interleave with a running batch. */
 async function call(method: string, path: string, token: string, body?: unknown) {
-  return targets.limiter.exclusive(async () => {
-    const res = await app.request(path, {
-      method,
-      headers: bearer(token, body === undefined ? {} : { 'content-type': 'application/json' }),
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    return { status: res.status, body: (await res.json()) as Json };
+  const res = await app.request(path, {
+    method,
+    headers: bearer(token, body === undefined ? {} : { 'content-type': 'application/json' }),
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
+  return { status: res.status, body: (await res.json()) as Json };
 }
 
 async function scanAndWait(scope: string): Promise<number> {

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { formatDuration } from '../../../commands/grammar.js';
 import { ParamSpec } from '../../../commands/scripts/params.js';
-import type { RunRow, RunServerOutput, RunServerRow, ScriptVersionRow } from '../../../storage/scripts.js';
+import type { RunRow, RunServerOutput, RunServerRow } from '../../../storage/script-runs.js';
+import type { ScriptVersionRow } from '../../../storage/scripts.js';
 
 /** What the script and run routes answer (zod, for the OpenAPI document and response checks). */
 const Timestamp = z.iso.datetime();
@@ -19,7 +20,9 @@ export const ScriptVersionSummaryView = z.object({
   timeoutMs: z.int(),
   permission: z.string(),
   params: z.array(ParamSpec),
-  review: z.enum(['not-needed', 'pending', 'approved', 'denied']).describe('high-risk versions run only once approved'),
+  review: z
+    .enum(['not-needed', 'pending', 'approved', 'denied'])
+    .describe('high-risk versions run only once approved'),
   reviewApprovalId: z.int().nullable(),
   author: z.string(),
   source: z.string(),
@@ -33,7 +36,10 @@ export const ScriptVersionView = ScriptVersionSummaryView.extend({
 });
 
 export function scriptVersionView(v: ScriptVersionRow, full: true): z.input<typeof ScriptVersionView>;
-export function scriptVersionView(v: ScriptVersionRow, full?: false): z.input<typeof ScriptVersionSummaryView>;
+export function scriptVersionView(
+  v: ScriptVersionRow,
+  full?: false,
+): z.input<typeof ScriptVersionSummaryView>;
 export function scriptVersionView(v: ScriptVersionRow, full = false) {
   const summary = {
     name: v.scriptName,

@@ -38,8 +38,15 @@ const ParamValue = z.union([z.string(), z.number(), z.array(z.string())]);
 const RunCreate = z
   .object({
     script: ScriptName,
-    target: z.string().min(1).max(300).describe('a server, a project, server:<name>, project:<slug> or tag:<key>[=<value>]'),
-    params: z.record(z.string(), ParamValue).optional().describe('by parameter name; checked against the script'),
+    target: z
+      .string()
+      .min(1)
+      .max(300)
+      .describe('a server, a project, server:<name>, project:<slug> or tag:<key>[=<value>]'),
+    params: z
+      .record(z.string(), ParamValue)
+      .optional()
+      .describe('by parameter name; checked against the script'),
     concurrency: z.int().min(1).max(MAX_CONCURRENCY).optional().describe('servers at once (default 10)'),
   })
   .strict();
@@ -71,7 +78,9 @@ export const scriptRoutes: ApiRoute[] = [
     tag: 'scripts',
     permission: null,
     response: z.object({ items: z.array(ScriptVersionSummaryView) }),
-    handler: async ({ deps, actor }) => ({ items: (await listScripts(deps, actor)).map((v) => scriptVersionView(v)) }),
+    handler: async ({ deps, actor }) => ({
+      items: (await listScripts(deps, actor)).map((v) => scriptVersionView(v)),
+    }),
   }),
   defineRoute({
     method: 'post',
@@ -85,7 +94,11 @@ export const scriptRoutes: ApiRoute[] = [
     status: 201,
     handler: async ({ body, deps, actor, meta }) => {
       const saved = await createScript(deps, actor, body, { ...meta, source: 'api' });
-      return { changed: saved.changed, approvalId: saved.approvalId, script: scriptVersionView(saved.version, true) };
+      return {
+        changed: saved.changed,
+        approvalId: saved.approvalId,
+        script: scriptVersionView(saved.version, true),
+      };
     },
   }),
   defineRoute({
@@ -108,7 +121,8 @@ export const scriptRoutes: ApiRoute[] = [
     permission: null,
     params: NameParam,
     response: ScriptVersionView,
-    handler: async ({ params, deps, actor }) => scriptVersionView(await getScript(deps, actor, params.name), true),
+    handler: async ({ params, deps, actor }) =>
+      scriptVersionView(await getScript(deps, actor, params.name), true),
   }),
   defineRoute({
     method: 'patch',
@@ -122,7 +136,11 @@ export const scriptRoutes: ApiRoute[] = [
     response: SavedScriptView,
     handler: async ({ params, body, deps, actor, meta }) => {
       const saved = await updateScript(deps, actor, params.name, body, { ...meta, source: 'api' });
-      return { changed: saved.changed, approvalId: saved.approvalId, script: scriptVersionView(saved.version, true) };
+      return {
+        changed: saved.changed,
+        approvalId: saved.approvalId,
+        script: scriptVersionView(saved.version, true),
+      };
     },
   }),
   defineRoute({
@@ -156,7 +174,7 @@ export const scriptRoutes: ApiRoute[] = [
     operationId: 'startScriptRun',
     summary: 'Run a script on a server, project or tag; a high-risk one waits for approval',
     description:
-      'Needs the script\'s permission (sop:run:<script>, or sop:run:*) on every project concerned. Parameters are ' +
+      "Needs the script's permission (sop:run:<script>, or sop:run:*) on every project concerned. Parameters are " +
       'checked against their types and reach the script only as WARDEN_PARAM_<NAME> variables and arguments.',
     tag: 'scripts',
     permission: null,
@@ -185,7 +203,10 @@ export const scriptRoutes: ApiRoute[] = [
         ...(beforeId !== undefined ? { beforeId } : {}),
         limit,
       });
-      return { items: page.items.map(runView), nextCursor: page.lastId === null ? null : encodeCursor(page.lastId) };
+      return {
+        items: page.items.map(runView),
+        nextCursor: page.lastId === null ? null : encodeCursor(page.lastId),
+      };
     },
   }),
   defineRoute({
@@ -211,7 +232,8 @@ export const scriptRoutes: ApiRoute[] = [
     permission: null,
     params: z.object({ id: RunIdParam.shape.id, server: z.string().min(1).max(128) }),
     response: RunOutputView,
-    handler: async ({ params, deps, actor }) => runOutputView(await getRunOutput(deps, actor, params.id, params.server)),
+    handler: async ({ params, deps, actor }) =>
+      runOutputView(await getRunOutput(deps, actor, params.id, params.server)),
   }),
   defineRoute({
     method: 'post',
@@ -224,7 +246,11 @@ export const scriptRoutes: ApiRoute[] = [
     response: CancelledRunView,
     handler: async ({ params, deps, actor }) => {
       const cancelled = await cancelRun(deps, actor, params.id);
-      return { run: runView(cancelled.run), notStarted: cancelled.notStarted, signalled: cancelled.signalled };
+      return {
+        run: runView(cancelled.run),
+        notStarted: cancelled.notStarted,
+        signalled: cancelled.signalled,
+      };
     },
   }),
 ];

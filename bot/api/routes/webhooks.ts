@@ -155,7 +155,9 @@ export const webhookRoutes: ApiRoute[] = [
     permission: 'webhooks:manage',
     params: IdParam,
     response: SecretView,
-    handler: async ({ params, deps, actor, meta }) => ({ secret: await rotateWebhookSecret(deps, actor, params.id, meta) }),
+    handler: async ({ params, deps, actor, meta }) => ({
+      secret: await rotateWebhookSecret(deps, actor, params.id, meta),
+    }),
   }),
   defineRoute({
     method: 'get',
@@ -175,7 +177,10 @@ export const webhookRoutes: ApiRoute[] = [
     handler: async ({ params, query, deps, actor }) => {
       const limit = query.limit ?? 50;
       const beforeId = query.cursor ? decodeCursor<number>(query.cursor, 'number') : undefined;
-      const rows = await listWebhookDeliveries(deps, actor, params.id, { limit, ...(beforeId ? { beforeId } : {}) });
+      const rows = await listWebhookDeliveries(deps, actor, params.id, {
+        limit,
+        ...(beforeId ? { beforeId } : {}),
+      });
       return {
         items: rows.map(deliveryView),
         nextCursor: rows.length === limit ? encodeCursor(rows[rows.length - 1]!.id) : null,

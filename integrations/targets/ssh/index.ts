@@ -82,11 +82,16 @@ function endpointOf(config: SshEndpointConfig): SshEndpoint {
   return { ...config, port };
 }
 
-/** Pool key: a connection is shared only by targets with the same login, key, pin and route. */
-function poolKey(endpoint: SshEndpoint, via?: string): string {
+/**
+ * Pool key: a connection is shared only by targets with the same login, key, pin and route, and,
+ * when `server` is given, the same server (an inventory name): two inventory servers behind one
+ * address (a NAT, a load balancer, the benchmark's simulated fleet) are distinct machines.
+ */
+function poolKey(endpoint: SshEndpoint, via?: string, server?: string): string {
   const keyId = createHash('sha256').update(endpoint.privateKey).digest('hex').slice(0, 12);
   const base = `${endpoint.user}@${endpoint.host}:${endpoint.port}#${endpoint.hostKey ?? 'tofu'}#${keyId}`;
-  return via ? `${base} via ${via}` : base;
+  const named = server ? `${server}=${base}` : base;
+  return via ? `${named} via ${via}` : named;
 }
 
 /**
@@ -119,7 +124,7 @@ export function createSshTarget(config: SshTargetConfig, deps: SshTargetDeps = {
   const name = config.name ?? `${endpoint.user}@${endpoint.host}:${endpoint.port}`;
   const isRoot = endpoint.user === 'root';
   const jumpKey = jump ? poolKey(jump) : undefined;
-  const key = poolKey(endpoint, jumpKey);
+  const key = poolKey(endpoint, jumpKey, config.name);
 
   const open = (target: SshEndpoint, sock?: Parameters<typeof openSshConnection>[0]['sock']) =>
     openSshConnection({

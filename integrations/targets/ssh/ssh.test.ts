@@ -128,6 +128,17 @@ describe.skipIf(Boolean(reason))(`ssh target${reason ? ` (skipped: ${reason})` :
     pool.close();
   });
 
+  it('gives two inventory servers behind one address a connection each, and shares within one', async () => {
+    const seen = observe();
+    const pool = createSshConnectionPool({ onEvent: seen.onEvent });
+    const web1 = createSshTarget(config({ name: 'web-1' }), { pool });
+    const web1Again = createSshTarget(config({ name: 'web-1' }), { pool });
+    const web2 = createSshTarget(config({ name: 'web-2' }), { pool });
+    await Promise.all([web1.exec(['true']), web1Again.exec(['true']), web2.exec(['true'])]);
+    expect(seen.opens()).toBe(2);
+    pool.close();
+  });
+
   it('never runs more channels on one host than the per-host cap', async () => {
     const seen = observe();
     const pool = createSshConnectionPool({ maxChannelsPerHost: 2, onEvent: seen.onEvent });
