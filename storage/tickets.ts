@@ -85,3 +85,31 @@ export async function recordTicketDelivery(
     returning delivery_id`;
   return rows.length === 1;
 }
+
+/** The subject an approval request decides on (an access request, a patch plan, …). */
+export async function getApprovalSubject(
+  sql: Queryable,
+  approvalId: number,
+): Promise<{ type: string; id: string } | undefined> {
+  const [row] = await sql<{ type: string; id: string }[]>`
+    select subject_type as type, subject_id as id from approval_requests where id = ${approvalId}`;
+  return row;
+}
+
+/** Does any subject have a ticket, or one on its way? Lets the trail skip ticket work entirely. */
+export function anyTicketsSql(sql: Queryable) {
+  return sql`(exists (select 1 from ticket_links)
+    or exists (select 1 from outbox where channel = 'ticket' and kind = 'ticket.open' and status = 'pending'))`;
+}
+
+/** Give `to` the same tickets as `from` (a grant inherits its request's ticket). */
+export async function copyTicketLinks(
+  sql: Queryable,
+  input: { from: { type: string; id: string }; to: { type: string; id: string }; at: Date },
+): Promise<void> {
+  await sql`
+    insert into ticket_links (subject_type, subject_id, system, key, url, created_at)
+    select ${input.to.type}, ${input.to.id}, system, key, url, ${input.at}
+    from ticket_links where subject_type = ${input.from.type} and subject_id = ${input.from.id}
+    on conflict (subject_type, subject_id, system) do nothing`;
+}

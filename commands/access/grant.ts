@@ -10,12 +10,14 @@ import {
 import type { Queryable, Tx } from '../../storage/db.js';
 import { insertGrantServers, listLiveRevokedKeys, moveGrantServers } from '../../storage/grant-servers.js';
 import { getProjectById } from '../../storage/inventory.js';
+import { copyTicketLinks } from '../../storage/tickets.js';
 import { recordEvent } from '../audit/trail.js';
 import type { Deps } from '../deps.js';
 import { certificateKeyId, loadOrCreateUserCa, signUserCertificate } from './certificate.js';
 import { directMessage, grantWorkItem, threadText, windowText } from './notify.js';
 import { accessPolicy } from './policy.js';
 import { userPublicKeys } from './ports.js';
+import { ACCESS_REQUEST_SUBJECT } from './request.js';
 
 /**
  * Grants: created in the transaction that approves the request (the engine's hook) or opens a
@@ -146,6 +148,12 @@ export async function createGrant(tx: Tx, deps: Deps, input: CreateGrantInput): 
     tag: grantTag(grant.id),
     // a certificate needs nothing per grant on the servers: they trust the CA
     state: request.mode === 'authorized-keys' ? 'pending' : 'installed',
+    at: now,
+  });
+  // The grant's events (granted, expired, revoked) go to the request's ticket as comments too.
+  await copyTicketLinks(tx, {
+    from: { type: ACCESS_REQUEST_SUBJECT, id: String(request.id) },
+    to: { type: 'grant', id: String(grant.id) },
     at: now,
   });
   const cert = request.mode === 'certificate' ? await issueCertificate(tx, deps, grant, input.actor) : null;

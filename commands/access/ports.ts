@@ -32,7 +32,14 @@ export function userPublicKeys(sql: Queryable, userId: number): Promise<UserPubl
  * malformed, unknown or closed; only the format is checked when no ticket system is configured.
  * An unreachable ticket system throws its IntegrationError. Returns the normalised key.
  */
-export async function checkTicket(deps: Deps, ticket: string): Promise<string> {
+export async function checkTicket(deps: Deps, ticket: string): Promise<CheckedTicket> {
   const checked = await validateTicket(deps, ticket);
-  return checked.key;
+  if (!checked.checked) return { key: checked.key };
+  return { key: checked.key, link: { system: checked.system, key: checked.key, url: checked.url } };
+}
+
+/** A checked ticket; `link` is set when a ticket system confirmed it, so the request can be linked to it. */
+export interface CheckedTicket {
+  key: string;
+  link?: { system: 'jira' | 'servicenow'; key: string; url: string };
 }

@@ -1,3 +1,4 @@
+import { linkTicket } from '../../integrations/tickets/subjects.js';
 import { AppError } from '../../lib/errors.js';
 import {
   type AccessRequest,
@@ -131,7 +132,7 @@ export async function requestAccess(
   );
   const login = checkLogin(input.login, policy);
   const reason = checkReason(input.reason);
-  const { ticket, verified } = await checkTicketFor(deps, input.ticket, emergency);
+  const { ticket, verified, link } = await checkTicketFor(deps, input.ticket, emergency);
   const requestedStart = emergency ? null : checkStart(input.start, now);
   const key = await pickKey(deps.sql, actor.user.id, input.key);
   if (policy.mode === 'certificate') await assertKeyNotRevoked(deps.sql, project.id, key.fingerprint, now);
@@ -157,6 +158,15 @@ export async function requestAccess(
   };
   const outcome = await withTx(deps.sql, async (tx): Promise<AccessRequestOutcome> => {
     const request = await insertAccessRequest(tx, row);
+    // From here on every event about the request (grant, expiry, revocation) is also a comment on its ticket.
+    if (link) {
+      await linkTicket(tx, deps, {
+        subject: { type: ACCESS_REQUEST_SUBJECT, id: String(request.id) },
+        ticket: link,
+        actor: `user:${actor.user.handle}`,
+        projectId: project.id,
+      });
+    }
     if (emergency) return openBreakGlass(tx, deps, { actor, request, project, ticketVerified: verified });
     const approval = await openApproval(tx, deps, {
       subject: { type: ACCESS_REQUEST_SUBJECT, id: String(request.id) },

@@ -3,7 +3,7 @@ import type { Queryable } from '../../storage/db.js';
 import type { Deps } from '../deps.js';
 import { formatDuration, parseDuration, quoteForMessage } from '../grammar.js';
 import { type AccessPolicy, LOGIN } from './policy.js';
-import { checkTicket, type UserPublicKey, userPublicKeys } from './ports.js';
+import { type CheckedTicket, checkTicket, type UserPublicKey, userPublicKeys } from './ports.js';
 
 /**
  * Checks on what a requester typed. Everything here is data: it is stored, shown and put on the
@@ -85,12 +85,13 @@ export async function checkTicketFor(
   deps: Deps,
   text: string | undefined,
   emergency: boolean,
-): Promise<{ ticket: string; verified: boolean }> {
+): Promise<{ ticket: string; verified: boolean; link?: CheckedTicket['link'] }> {
   if (!text?.trim()) {
     throw new AppError('bad_request', 'give the ticket this work is for: ticket OPS-123.');
   }
   try {
-    return { ticket: await checkTicket(deps, text.trim()), verified: true };
+    const checked = await checkTicket(deps, text.trim());
+    return { ticket: checked.key, verified: true, ...(checked.link ? { link: checked.link } : {}) };
   } catch (error) {
     if (emergency && error instanceof IntegrationError) return { ticket: text.trim(), verified: false };
     throw error;

@@ -1,8 +1,10 @@
 import type { Notification, Platform, SubjectRef } from '../../bot/chat/model.js';
+import { ticketWritesForEvent } from '../../integrations/tickets/outbox.js';
 import { canonicalJson } from '../../lib/canonical-json.js';
 import type { Clock } from '../../lib/clock.js';
 import { sha256Hex } from '../../lib/crypto.js';
 import type { Tx } from '../../storage/db.js';
+import { anyTicketsSql } from '../../storage/tickets.js';
 import { webhookOutboxFor } from '../webhooks/outbox.js';
 
 /**
@@ -83,9 +85,11 @@ export async function recordEvent(
   notifications: readonly Notification[] = [],
   extraOutbox: readonly OutboxWrite[] = [],
 ): Promise<AuditEvent> {
-  // `webhooks` rides on the head query, so an install without subscriptions pays no extra round trip.
-  const [head] = await tx<{ seq: number; hash: string; webhooks: boolean }[]>`
-    select seq, hash, exists (select 1 from webhook_subscriptions where active) as webhooks
+  // `webhooks` and `tickets` ride on the head query, so an install without webhook subscriptions
+  // or tickets pays no extra round trip.
+  const [head] = await tx<{ seq: number; hash: string; webhooks: boolean; tickets: boolean }[]>`
+    select seq, hash, exists (select 1 from webhook_subscriptions where active) as webhooks,
+      ${anyTicketsSql(tx)} as tickets
     from audit_head where singleton for update`;
   if (!head) throw new Error('audit_head row is missing; the foundation migration did not run');
   const draft = {
@@ -127,7 +131,9 @@ export async function recordEvent(
   });
   // Webhook subscriptions that want this event (commands/webhooks/outbox.ts): one indexed query.
   const webhooks = head.webhooks ? await webhookOutboxFor(tx, draft) : [];
-  [...extraOutbox, ...webhooks].forEach((w, i) => {
+  // A subject with a ticket hears about every event on it (integrations/tickets/outbox.ts).
+  const tickets = head.tickets ? await ticketWritesForEvent(tx, draft, extraOutbox) : [];
+  [...extraOutbox, ...webhooks, ...tickets].forEach((w, i) => {
     rows.push({
       channel: w.channel,
       kind: w.kind,
