@@ -10,6 +10,9 @@ import { createAccessDeliverer } from '../commands/access/work.js';
 import { createApprovalSubjects } from '../commands/approvals/subjects.js';
 import type { Deps } from '../commands/deps.js';
 import { createRegistry } from '../commands/index.js';
+import { resumeInterruptedRuns } from '../commands/patching/resume.js';
+import { patchRestoreSubject } from '../commands/patching/rollback.js';
+import { patchApprovalSubjects } from '../commands/patching/subjects.js';
 import { createCloudProviders } from '../commands/scanning/providers.js';
 import { sweepInterruptedScans } from '../commands/scanning/sweep.js';
 import { createTargetFactory } from '../commands/scanning/target-factory.js';
@@ -24,11 +27,17 @@ import {
   createTicketSystem,
 } from '../integrations/tickets/index.js';
 import { approvalsSweepJob } from '../jobs/approvals-sweep.js';
+import { complianceDigestJob } from '../jobs/compliance-digest.js';
+import { complianceEvaluateJob } from '../jobs/compliance-evaluate.js';
 import { discoveryJob } from '../jobs/discovery.js';
 import { grantsExpireJob } from '../jobs/grants-expire.js';
 import { keysRotateJob } from '../jobs/keys-rotate.js';
 import { outboxDrainJob } from '../jobs/outbox-drain.js';
 import { createOutboxWorker, type Deliverer } from '../jobs/outbox-worker.js';
+import { patchAutoApproveJob } from '../jobs/patch-auto-approve.js';
+import { patchHeadsUpJob } from '../jobs/patch-heads-up.js';
+import { patchResumeJob, patchRunJob } from '../jobs/patch-run.js';
+import { patchWindowJob } from '../jobs/patch-window.js';
 import { scanDueJob } from '../jobs/scan-project.js';
 import { createScheduler, type Scheduler } from '../jobs/scheduler.js';
 import { scriptRunsSweepJob } from '../jobs/script-runs-sweep.js';
@@ -279,6 +288,8 @@ export async function startWarden(options: WardenOptions): Promise<Warden> {
         ...accessApprovalSubjects,
         scriptVersionSubject,
         scriptRunSubject,
+        ...patchApprovalSubjects,
+        patchRestoreSubject,
       ]),
       targets: createTargetFactory(),
       // AWS SSM and Azure targets and discovery, from each account's settings and sealed credentials.
@@ -302,7 +313,15 @@ export async function startWarden(options: WardenOptions): Promise<Warden> {
         discoveryJob,
         grantsExpireJob,
         keysRotateJob,
+        complianceEvaluateJob,
+        complianceDigestJob,
         scriptRunsSweepJob,
+        // The plan rows are the schedule; the window job enqueues patch-run through the scheduler itself.
+        patchWindowJob((name, data) => scheduler.now(name, data)),
+        patchAutoApproveJob,
+        patchHeadsUpJob,
+        patchRunJob,
+        patchResumeJob,
       ],
       embedded: config.embedded,
     });
@@ -316,6 +335,11 @@ export async function startWarden(options: WardenOptions): Promise<Warden> {
     });
     await scheduler.start();
     schedulerRunning = true;
+    // Patch runs a dead process left mid-way carry on from each server's recorded state (embedded:
+    // this is the only process, so every running plan is ours to resume).
+    void resumeInterruptedRuns(deps, { force: config.embedded }).catch((err: unknown) =>
+      log.error({ err }, 'could not resume interrupted patch runs'),
+    );
 
     const registry = createRegistry();
     const mounts: { path: string; app: Hono<AppEnv> }[] = [];

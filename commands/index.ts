@@ -2,9 +2,12 @@ import { accessCommands, accessForms } from './access/chat.js';
 import { approvalActions } from './approvals/actions.js';
 import { auditReportCommand } from './audit/report-chat.js';
 import { approvalCommands } from './approvals/commands.js';
+import { complianceCommands } from './compliance/chat.js';
 import { createHelpCommand } from './help/index.js';
 import { inventoryCommands } from './inventory/chat.js';
 import { keysCommands } from './keys/chat.js';
+import { patchingCommands } from './patching/chat.js';
+import { patchRunCommands } from './patching/run-chat.js';
 import type { ActionSpec, CommandSpec, FormSpec, Registry } from './registry.js';
 import { roleCommands } from './roles/index.js';
 import { scanningCommands } from './scanning/chat.js';
@@ -26,6 +29,9 @@ export function createRegistry(): Registry {
     ...keysCommands,
     auditReportCommand,
     ...scriptCommands,
+    ...patchingCommands,
+    ...patchRunCommands,
+    ...complianceCommands,
     // capabilities: add CommandSpecs here, one line each
   ];
   const actions: ActionSpec[] = [

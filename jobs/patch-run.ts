@@ -1,6 +1,6 @@
-import { isAppError } from '../lib/errors.js';
 import { resumeInterruptedRuns } from '../commands/patching/resume.js';
 import { executeRun } from '../commands/patching/run.js';
+import { isAppError } from '../lib/errors.js';
 import type { JobSpec } from './types.js';
 
 /**
@@ -20,7 +20,10 @@ export const patchRunJob: JobSpec<{ planId?: unknown }> = {
     }
     try {
       const result = await executeRun(deps, planId);
-      deps.log.info({ planId, ran: result.ran, outcome: result.outcome, reason: result.reason }, 'patch run ended');
+      deps.log.info(
+        { planId, ran: result.ran, outcome: result.outcome, reason: result.reason },
+        'patch run ended',
+      );
     } catch (error) {
       // A refused plan (changed after approval, not scheduled) is already on the trail and in its thread.
       if (isAppError(error) && (error.code === 'conflict' || error.code === 'not_found')) {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { loadSlackConfig, type SlackConfig } from '../bot/slack/config.js';
 import { loadTeamsConfig, type TeamsConfig } from '../bot/teams/config.js';
+import { type MailConfig, parseMailConfig } from '../integrations/mail/config.js';
 import { parseTicketsConfig, type TicketsConfig } from '../integrations/tickets/config.js';
 
 /**
@@ -34,6 +35,8 @@ export interface Config {
   slack: SlackConfig | undefined;
   /** Teams (bot/teams/config.ts); undefined when TEAMS_APP_ID is not set. */
   teams: TeamsConfig | undefined;
+  /** SMTP_URL(_FILE) and MAIL_FROM (integrations/mail/config.ts); undefined when SMTP_URL is not set. */
+  mail: MailConfig | undefined;
 }
 
 export class ConfigError extends Error {
@@ -171,5 +174,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     tickets: parseTicketsConfig(env),
     slack: loadSlackConfig(env),
     teams: loadTeamsConfig(env),
+    mail: parseMailConfig(env),
   };
 }

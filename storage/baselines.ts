@@ -186,7 +186,7 @@ export async function lastBaselineRun(sql: Queryable, serverId: number): Promise
 /**
  * Servers whose last good scan is newer than their last baseline run (or that never had one):
  * the baseline runs "with scans", one run per successful scan. Windows servers and projects that
- * turned baselines off (settings.baselines.enabled = false) are left out.
+ * turned baselines off (settings.compliance.baseline.enabled = false) are left out.
  */
 export async function serversDueForBaseline(sql: Queryable, limit: number): Promise<number[]> {
   const rows = await sql<{ id: number }[]>`
@@ -199,7 +199,7 @@ export async function serversDueForBaseline(sql: Queryable, limit: number): Prom
     ) last on true
     where st.last_good_scan_at is not null and (last.started_at is null or last.started_at < st.last_good_scan_at)
       and coalesce(st.os ->> 'family', s.os ->> 'family', '') <> 'windows'
-      and coalesce(p.settings -> 'baselines' ->> 'enabled', 'true') <> 'false'
+      and coalesce(p.settings -> 'compliance' -> 'baseline' ->> 'enabled', 'true') <> 'false'
     order by st.last_good_scan_at
     limit ${limit}`;
   return rows.map((r) => r.id);

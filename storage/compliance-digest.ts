@@ -38,7 +38,11 @@ export interface RollupTarget {
  * security updates resolved during the (local) day. Rewritten on each call; the day's last call
  * is what stays.
  */
-export async function upsertDailyRollups(sql: Queryable, targets: readonly RollupTarget[], at: Date): Promise<void> {
+export async function upsertDailyRollups(
+  sql: Queryable,
+  targets: readonly RollupTarget[],
+  at: Date,
+): Promise<void> {
   if (targets.length === 0) return;
   const json = targets.map((t) => ({
     project_id: t.projectId,
@@ -188,7 +192,11 @@ export interface PendingApproval {
   total: number;
 }
 
-export async function listPendingApprovals(sql: Queryable, projectId: number, limit: number): Promise<PendingApproval[]> {
+export async function listPendingApprovals(
+  sql: Queryable,
+  projectId: number,
+  limit: number,
+): Promise<PendingApproval[]> {
   return sql<PendingApproval[]>`
     select id, title, created_at as "createdAt", expires_at as "expiresAt", (count(*) over ())::int as total
     from approval_requests

@@ -204,6 +204,8 @@ export async function getRunServer(
 export interface StateChange {
   planId: number;
   serverId: number;
+  /** The process holding the run's lease: a process that lost it can no longer write (fencing). */
+  owner: string;
   from: RunServerState;
   to: RunServerState;
   at: Date;
@@ -218,7 +220,10 @@ export interface StateChange {
 // The steps log is capped so a server retried many times cannot grow its row without bound.
 const MAX_STEPS = 60;
 
-/** Moves one server from `from` to `to`; false when it was not in `from` any more (someone else moved it). */
+/**
+ * Moves one server from `from` to `to`; false when it was not in `from` any more, or when `owner`
+ * no longer holds the run (another process took it over): the caller must then leave it alone.
+ */
 export async function changeServerState(sql: Queryable, change: StateChange): Promise<boolean> {
   const final = isFinalState(change.to);
   const steps = change.steps ?? [];
@@ -234,6 +239,7 @@ export async function changeServerState(sql: Queryable, change: StateChange): Pr
                from jsonb_array_elements(steps) with ordinality as t(e, i)
                where t.i > jsonb_array_length(steps) - ${MAX_STEPS - steps.length}) || ${sql.json(steps as never)}::jsonb
     where plan_id = ${change.planId} and server_id = ${change.serverId} and state = ${change.from}
+      and exists (select 1 from patch_runs p where p.plan_id = ${change.planId} and p.owner = ${change.owner})
     returning server_id`;
   return rows.length === 1;
 }
@@ -243,6 +249,7 @@ export async function skipServers(
   sql: Queryable,
   input: {
     planId: number;
+    owner: string;
     serverIds: readonly number[];
     to: 'skipped-cutoff' | 'skipped-halted';
     reason: string;
@@ -257,6 +264,7 @@ export async function skipServers(
     from servers s
     where s.id = r.server_id and r.plan_id = ${input.planId} and r.state = 'pending'
       and r.server_id = any(${input.serverIds as number[]}::bigint[])
+      and exists (select 1 from patch_runs p where p.plan_id = ${input.planId} and p.owner = ${input.owner})
     returning s.name`;
   return rows.map((r) => r.name).sort();
 }

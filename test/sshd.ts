@@ -22,6 +22,12 @@ export interface SshdOptions {
   /** `AllowTcpForwarding` (needed by a bastion in ProxyJump tests). Default false. */
   allowTcpForwarding?: boolean;
   /**
+   * Let `root` (when listed in `users`) log in with the key: `PermitRootLogin prohibit-password`.
+   * Root's account is used as it is (never created or modified). For tests that install packages
+   * over SSH, where sudo may not be installed.
+   */
+  rootLogin?: boolean;
+  /**
    * More sshd_config lines, appended as given (e.g. `TrustedUserCAKeys /path`, `RevokedKeys /path`).
    * `{dir}` in a line becomes the harness's temporary directory.
    */
@@ -113,7 +119,7 @@ function config(dir: string, port: number, users: string[], options: SshdOptions
     // the user's own file is read too, so keys added by the tests can log in.
     `AuthorizedKeysFile ${dir}/authorized_keys/%u .ssh/authorized_keys`,
     `AllowUsers ${users.join(' ')}`,
-    'PermitRootLogin no',
+    `PermitRootLogin ${options.rootLogin ? 'prohibit-password' : 'no'}`,
     'PubkeyAuthentication yes',
     'PasswordAuthentication no',
     'KbdInteractiveAuthentication no',
@@ -187,7 +193,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdHandle> 
   const clientPublic = readFileSync(`${dir}/client_ed25519.pub`, 'utf8').trim();
   mkdirSync(`${dir}/authorized_keys`, { mode: 0o755 });
   for (const user of users) {
-    ensureTestUser(user);
+    if (!(user === 'root' && options.rootLogin)) ensureTestUser(user);
     writeFileSync(`${dir}/authorized_keys/${user}`, `${clientPublic}\n`, { mode: 0o644 });
   }
   // Debian's sshd wants its privilege-separation directory, normally made by the service unit.

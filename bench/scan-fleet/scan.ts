@@ -2,7 +2,11 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createScanLimiter } from '../../commands/scanning/limiter.js';
 import { parseOsReleaseAndAptList } from '../../integrations/os/index.js';
-import { createSshConnectionPool, createSshTarget, hostKeyFingerprint } from '../../integrations/targets/index.js';
+import {
+  createSshConnectionPool,
+  createSshTarget,
+  hostKeyFingerprint,
+} from '../../integrations/targets/index.js';
 
 /**
  * Warden's SSH fleet scan, alone in its process, the way the scanning core runs it: the shared

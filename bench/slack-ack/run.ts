@@ -324,3 +324,5 @@ async function main() {
 }
 
 await main();
+
+await main();

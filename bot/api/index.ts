@@ -11,6 +11,7 @@ import { accountRoutes } from './routes/accounts.js';
 import { auditRoutes } from './routes/audit.js';
 import { inventoryRoutes } from './routes/inventory.js';
 import { keyRoutes } from './routes/keys.js';
+import { patchingRoutes } from './routes/patching.js';
 import { scanningRoutes } from './routes/scanning.js';
 import { scriptRoutes } from './routes/scripts.js';
 import { tokenRoutes } from './routes/tokens.js';
@@ -23,6 +24,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   ...auditRoutes,
   ...tokenRoutes,
   ...scanningRoutes,
+  ...patchingRoutes,
   ...accessRoutes,
   ...keyRoutes,
   ...approvalRoutes,

@@ -90,7 +90,12 @@ export function createConsolePlatform(sql: Queryable, clock: Clock): ChatPlatfor
     },
 
     // The page shows it as a data: URL (its Content-Security-Policy allows img-src data:).
-    async uploadImage(channel: string, png: Buffer, title: string, options: { idempotencyKey: string; alt: string }) {
+    async uploadImage(
+      channel: string,
+      png: Buffer,
+      title: string,
+      options: { idempotencyKey: string; alt: string },
+    ) {
       const { id } = await insertConsoleMessage(sql, {
         channel,
         author: CONSOLE_BOT_AUTHOR,

@@ -110,6 +110,15 @@ describe('/warden on Slack', () => {
     expect(String(world.slack.responses(responseId)[0]?.text)).toMatch(/could not open the form/);
   });
 
+  it('answers 500, not an acknowledgement, when the click cannot be recorded', async () => {
+    const broken = db.current.connectAgain(1);
+    await broken.end();
+    world = await startSlackWorld(db.current.sql, { ingressSql: broken });
+    const res = await world.interactive(clickPayload(world, { user: world.ids.bob, actionId: 'approval.approve', value: '1', ts: '1.1' }));
+    expect(res.status).toBe(500);
+    expect(world.slack.callsTo('chat.update')).toHaveLength(0);
+  });
+
   it('ignores clicks on link buttons without recording them', async () => {
     world = await startSlackWorld(db.current.sql);
     const before = await interactions();

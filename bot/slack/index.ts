@@ -57,7 +57,7 @@ export interface SlackAppOptions {
    * deliveries on the main pool. Default `deps.sql` (embedded PGlite is one session anyway).
    */
   ingressSql?: Sql;
-  /** Interactions run at once after their acknowledgement; the rest queue (default 6). */
+  /** Interactions run at once after their acknowledgement; the rest queue (default 8, below the main pool's 10). */
   concurrency?: number;
 }
 
@@ -96,7 +96,7 @@ export function createSlackApp(
   const ctx: SlackContext = {
     deps,
     ingressSql,
-    gate: createGate(options.concurrency ?? Number(process.env.XGATE ?? 6)),
+    gate: createGate(options.concurrency ?? 8),
     registry,
     platform,
     identity,
@@ -146,6 +146,8 @@ export function createSlackApp(
   socket?.install(app);
   app.error(async (error) => {
     log.error({ err: error }, 'a Slack request failed');
+    // Rethrown so that a failure before the acknowledgement reaches Slack as an error, never as a 200.
+    throw error;
   });
   app.command(/.*/, async ({ body, ack }) => onCommand(ctx, body, (r) => ack(r as never)));
   app.action(/.*/, async ({ body, ack }) => onAction(ctx, body, (r) => ack(r as never)));

@@ -103,6 +103,8 @@ export type ParsedBody =
   | { kind: 'command'; body: Record<string, string> }
   | { kind: 'interactive'; body: Record<string, unknown> & { type: string } }
   | { kind: 'url_verification'; challenge: string }
+  /** Slack checking the slash command URL's certificate: answer 200, nothing else. */
+  | { kind: 'ssl_check' }
   | { kind: 'event'; body: Record<string, unknown> & { type: string } };
 
 export type ParseFailure = { error: string };
@@ -127,6 +129,7 @@ export function parseSlackBody(rawBody: string, contentType: string | undefined)
       if (!isRecord(body) || typeof body.type !== 'string') return { error: 'the payload has no type' };
       return { kind: 'interactive', body: body as Record<string, unknown> & { type: string } };
     }
+    if (form.get('ssl_check') === '1') return { kind: 'ssl_check' };
     if (!form.has('command')) return { error: 'a form body without payload or command' };
     return { kind: 'command', body: Object.fromEntries(form.entries()) };
   }

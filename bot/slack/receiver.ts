@@ -147,6 +147,7 @@ export function createSlackHttpReceiver(options: SlackHttpReceiverOptions): Slac
       return errorResponse(c, 400, 'bad_request', parsed.error);
     }
     if (parsed.kind === 'url_verification') return c.json({ challenge: parsed.challenge });
+    if (parsed.kind === 'ssl_check') return c.body(null, 200);
     const retryHeader = c.req.header('x-slack-retry-num');
     const retryNum = retryHeader && /^\d{1,3}$/.test(retryHeader) ? Number(retryHeader) : undefined;
     const retryReason = c.req.header('x-slack-retry-reason')?.slice(0, 100);

@@ -153,6 +153,12 @@ describe('Slack request verification', () => {
     expect(world.slack.callsTo('views.publish')).toHaveLength(1);
   });
 
+  it("answers Slack's signed ssl_check with 200 and runs nothing", async () => {
+    const res = await world.send('ssl_check=1&token=legacy');
+    expect(res.status).toBe(200);
+    expect(world.slack.calls).toHaveLength(0);
+  });
+
   it('refuses a signed body it cannot read with 400', async () => {
     const res = await world.send('payload=%7Bnot-json', {});
     expect(res.status).toBe(400);

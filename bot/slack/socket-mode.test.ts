@@ -5,7 +5,8 @@ import { CHANNEL, clickPayload, nextId, type SlackWorld, startSlackWorld } from 
 const db = useTestDatabase('slack-socket');
 let world: SlackWorld;
 
-beforeEach(async () => {
+beforeEach(async (ctx) => {
+  if (ctx.task.name.includes('wrong app token')) return;
   world = await startSlackWorld(db.current.sql, { mode: 'socket' });
   await world.slackApp.start();
   await world.slack.socket.waitForConnection();
@@ -83,5 +84,14 @@ describe('Slack Socket Mode', () => {
     await world.slack.socket.push({ type: 'events_api', payload });
     await world.slackApp.idle();
     expect(world.slack.callsTo('views.publish')).toHaveLength(1);
+  });
+
+  it('starts anyway with a wrong app token, and says so in /readyz', async () => {
+    world = await startSlackWorld(db.current.sql, { mode: 'socket', appToken: 'xapp-wrong' });
+    world.slack.expectError('invalid_auth');
+    await world.slackApp.start();
+    const ready = await world.app.request('/readyz');
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toMatchObject({ failed: ['slack-socket'], checks: { slack: 'ok' } });
   });
 });

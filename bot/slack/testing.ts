@@ -139,7 +139,7 @@ export function slackTestRegistry(): Registry {
 
 export async function startSlackWorld(
   sql: Sql,
-  options: SlackAppOptions & { mode?: 'http' | 'socket'; channelMember?: boolean } = {},
+  options: SlackAppOptions & { mode?: 'http' | 'socket'; channelMember?: boolean; appToken?: string } = {},
 ): Promise<SlackWorld> {
   const tag = nextId('');
   const ids = {
@@ -191,7 +191,7 @@ export async function startSlackWorld(
     mode,
     botToken: 'xoxb-test',
     signingSecret: SIGNING_SECRET,
-    appToken: mode === 'socket' ? 'xapp-test' : undefined,
+    appToken: mode === 'socket' ? (options.appToken ?? 'xapp-test') : undefined,
     apiUrl: slack.url,
     defaultChannel: undefined,
   };

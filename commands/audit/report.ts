@@ -1,6 +1,7 @@
 import type { Target } from '../../integrations/targets/types.js';
 import { AppError } from '../../lib/errors.js';
 import { listGrantsOnServers } from '../../storage/audit-report.js';
+import { saveKeyAudits } from '../../storage/compliance.js';
 import { withTx } from '../../storage/db.js';
 import { getProjectBySlug, getServerByName, listServers, type Server } from '../../storage/inventory.js';
 import {
@@ -287,6 +288,18 @@ export async function buildAuditReport(
     .map((l) => ({ fingerprint: l.fingerprint!, at: l.at! }));
   await withTx(deps.sql, async (tx) => {
     await markKeysUsed(tx, used);
+    // Compliance reads "no unknown authorized keys" from the last audit that read each server.
+    const unknownOn = (name: string) =>
+      report.authorizedKeys
+        .filter((k) => k.server === name && k.match === 'unknown')
+        .map((k) => k.fingerprint ?? `${k.file}:${k.line}`);
+    await saveKeyAudits(
+      tx,
+      servers
+        .filter((_, i) => report.servers[i]?.collected)
+        .map((s) => ({ serverId: s.id, unknownFingerprints: unknownOn(s.name) })),
+      now,
+    );
     await recordEvent(tx, deps, {
       actor: actorRef(actor),
       action: 'audit.report.collected',

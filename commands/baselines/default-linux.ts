@@ -188,5 +188,5 @@ export const DEFAULT_LINUX_BASELINE: Baseline = BaselineSchema.parse({
   ],
 });
 
-/** Baselines by name. Projects choose one with settings.baselines.name (default: default-linux). */
+/** Baselines by name. Projects choose one with settings.compliance.baseline.name (default: default-linux). */
 export const BASELINES: ReadonlyMap<string, Baseline> = new Map([[DEFAULT_LINUX_BASELINE.name, DEFAULT_LINUX_BASELINE]]);

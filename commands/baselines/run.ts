@@ -7,6 +7,7 @@ import {
   lockBaselineStates,
   saveBaselineState,
 } from '../../storage/baselines.js';
+import { saveBaselineState as saveServerBaselineSummary } from '../../storage/compliance.js';
 import { withTx } from '../../storage/db.js';
 import { getProjectById, type Server } from '../../storage/inventory.js';
 import { getAccount } from '../../storage/scans.js';
@@ -25,7 +26,7 @@ import type { Baseline, BaselineCheck, CheckResult } from './types.js';
  * cannot tell (error) changes nothing, so a flaky command never looks like a drift.
  */
 export interface RunBaselineOptions {
-  /** Default: the project's baseline (settings.baselines.name, default-linux). */
+  /** Default: the project's baseline (settings.compliance.baseline.name, default-linux). */
   baseline?: Baseline;
   /** Default: a Target from deps.targets (closed afterwards); a given one is left open. */
   target?: Target;
@@ -198,6 +199,17 @@ export async function runBaseline(
         });
       }
       if (t.restored) restored.push(check.id);
+    }
+    // The compliance standard "configuration baseline passing" reads this summary row.
+    if (!error) {
+      const ids = new Set(baseline.checks.map((c) => c.id));
+      const states = (await lockBaselineStates(tx, server.id)).filter((s) => ids.has(s.checkId));
+      await saveServerBaselineSummary(tx, {
+        serverId: server.id,
+        at: finishedAt,
+        checksTotal: states.length,
+        failing: states.filter((s) => s.status === 'fail').map((s) => s.checkId),
+      });
     }
     if (restored.length > 0) {
       await recordEvent(tx, deps, {

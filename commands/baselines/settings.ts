@@ -5,10 +5,11 @@ import { BASELINES } from './default-linux.js';
 import type { Baseline } from './types.js';
 
 /**
- * A project's baseline settings, under projects.settings.baselines:
+ * A project's baseline settings, beside the compliance standards (commands/compliance/standards.ts)
+ * under projects.settings.compliance.baseline:
  *   { "enabled": true, "name": "default-linux", "openTickets": true }
- * enabled: run the baseline after each successful scan; openTickets: a drift opens a change
- * request in the ticket system (when one is configured).
+ * enabled: run the baseline after each successful scan and count it in compliance; openTickets:
+ * a drift opens a change request in the ticket system (when one is configured).
  */
 export const BaselineSettings = z
   .object({
@@ -20,7 +21,11 @@ export const BaselineSettings = z
 export type BaselineSettings = z.infer<typeof BaselineSettings>;
 
 export function baselineSettings(project: Pick<Project, 'settings' | 'slug'> | null | undefined): BaselineSettings {
-  const raw = project?.settings.baselines ?? {};
+  const compliance = project?.settings.compliance;
+  const raw =
+    compliance && typeof compliance === 'object' && !Array.isArray(compliance)
+      ? ((compliance as Record<string, unknown>).baseline ?? {})
+      : {};
   const parsed = BaselineSettings.safeParse(raw);
   if (!parsed.success) {
     // A broken setting must not stop scans: fall back to the defaults (and say so where shown).

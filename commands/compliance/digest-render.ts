@@ -76,9 +76,11 @@ function sections(d: DigestData, std: ComplianceStandards, now: Date): ListItem[
   }
   items.push(...more(d.crossed[0]?.total ?? 0, d.crossed.length, 'servers crossed a threshold'));
   for (const row of d.offenders) {
-    const oldest = row.oldestUrgentAt ? `, oldest ${shortAge(now.getTime() - row.oldestUrgentAt.getTime())}` : '';
+    const oldest = row.oldestUrgentAt
+      ? `, oldest ${shortAge(now.getTime() - row.oldestUrgentAt.getTime())}`
+      : '';
     items.push({
-      text: `Top offender: ${row.serverName} (${row.openSecurity} security updates pending${oldest})`,
+      text: `Top offender: ${row.serverName}${row.openSecurity > 0 ? ` (${row.openSecurity} security updates pending${oldest})` : ''}`,
       detail: [serverLine(row, std, now), row.owner ? `owner @${row.owner}` : 'no owner'].join(' · '),
     });
   }
@@ -125,8 +127,14 @@ export function renderDigest(d: DigestData, std: ComplianceStandards, now: Date)
         `${c.nonCompliant} non-compliant, ${c.unknown} unknown (stale or never scanned), ` +
         `${c.pendingSecurity} security updates pending.`;
   const fields: Field[] = [
-    { label: 'Compliant', value: `${c.compliant} / ${c.servers}${y ? ` (${signed(c.compliant - y.compliant)})` : ''}` },
-    { label: 'Non-compliant', value: `${c.nonCompliant}${y ? ` (${signed(c.nonCompliant - y.nonCompliant)})` : ''}` },
+    {
+      label: 'Compliant',
+      value: `${c.compliant} / ${c.servers}${y ? ` (${signed(c.compliant - y.compliant)})` : ''}`,
+    },
+    {
+      label: 'Non-compliant',
+      value: `${c.nonCompliant}${y ? ` (${signed(c.nonCompliant - y.nonCompliant)})` : ''}`,
+    },
     { label: 'Unknown', value: `${c.unknown}${y ? ` (${signed(c.unknown - y.unknown)})` : ''}` },
     {
       label: 'Pending security updates',
@@ -134,7 +142,8 @@ export function renderDigest(d: DigestData, std: ComplianceStandards, now: Date)
     },
     {
       label: 'Mean time to patch (30 days)',
-      value: d.mttpDays === null ? 'nothing patched' : `${(Math.round(d.mttpDays * 10) / 10).toFixed(1)} days`,
+      value:
+        d.mttpDays === null ? 'nothing patched' : `${(Math.round(d.mttpDays * 10) / 10).toFixed(1)} days`,
     },
   ];
   const items = sections(d, std, now);
@@ -156,7 +165,8 @@ export function renderDigest(d: DigestData, std: ComplianceStandards, now: Date)
 export function chartAlt(d: DigestData): string {
   const first = d.trend.find((p) => p.compliancePct !== null);
   const last = d.trend.at(-1);
-  if (!first || !last || last.compliancePct === null) return `No compliance history yet for ${d.project.name}.`;
+  if (!first || !last || last.compliancePct === null)
+    return `No compliance history yet for ${d.project.name}.`;
   return (
     `Compliance of ${d.project.name} over ${d.trend.length} days: from ${Math.round(first.compliancePct!)}% ` +
     `to ${Math.round(last.compliancePct)}%; pending security updates from ${first.pendingSecurity ?? 0} ` +

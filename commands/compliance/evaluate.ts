@@ -1,32 +1,31 @@
-import { canonicalJson } from '../../lib/canonical-json.js';
 import {
-  type ComplianceState,
   type ComplianceStateWrite,
   compliancePlannerSettings,
   listComplianceFacts,
   lockComplianceEvaluation,
-  type RotationPolicies,
-  type ServerComplianceFacts,
+  type ProjectPolicies,
   saveComplianceStates,
 } from '../../storage/compliance.js';
 import { listProjectSettings, type ProjectSettingsRow } from '../../storage/compliance-digest.js';
 import { type Queryable, withTx } from '../../storage/db.js';
 import type { Deps } from '../deps.js';
 import { type AlertCandidate, detectAlerts, sendAlerts } from './alerts.js';
-import { enteredAt, evaluateServer, toStoredReasons } from './rules.js';
-import { type ComplianceStandards, complianceStandards } from './standards.js';
+import { enteredAt, evaluateServer, nextCheckAt, toStoredReasons } from './rules.js';
+import { type ComplianceStandards, complianceStandards, standardsHash } from './standards.js';
 
 /**
  * Evaluates every server (or one project's) against its project's standards, in one
- * transaction: one query reads the facts, the rules run in memory, and only the rows whose
- * state, reasons or observed counts changed are written back, with the change-only alerts they
- * raise. `since` moves only when the state changes.
+ * transaction: one query returns the servers whose facts changed or whose next threshold came
+ * due, the rules run on those in memory, and their rows are written back with the change-only
+ * alerts they raise. `since` moves only when the state changes.
  */
 export interface EvaluationSummary {
+  /** Servers looked at: never evaluated, a fact changed, or a threshold due (see listComplianceFacts). */
   evaluated: number;
+  /** State rows written. */
   changed: number;
+  /** Change-only alerts sent. */
   alerts: number;
-  counts: Record<ComplianceState, number>;
 }
 
 export interface ProjectStandards {
@@ -47,23 +46,20 @@ export async function loadStandards(
   };
 }
 
-function rotationOf(byProject: ReadonlyMap<number, ProjectStandards>, fallback: ComplianceStandards): RotationPolicies {
+/** What the evaluation query needs of each project's standards. */
+export function policiesOf(
+  byProject: ReadonlyMap<number, ProjectStandards>,
+  fallback: ComplianceStandards,
+): ProjectPolicies {
   return {
-    byProject: new Map([...byProject].map(([id, p]) => [id, p.standards.keyRotationMs])),
-    defaultMs: fallback.keyRotationMs,
+    byProject: new Map(
+      [...byProject].map(([id, p]) => [
+        id,
+        { rotateMs: p.standards.keyRotationMs, standardsHash: standardsHash(p.standards) },
+      ]),
+    ),
+    fallback: { rotateMs: fallback.keyRotationMs, standardsHash: standardsHash(fallback) },
   };
-}
-
-function sameStored(f: ServerComplianceFacts, next: ComplianceStateWrite): boolean {
-  const prev = f.prev;
-  return (
-    prev !== null &&
-    prev.state === next.state &&
-    prev.projectId === next.projectId &&
-    prev.openSecurity === next.openSecurity &&
-    prev.lastGoodScanId === next.lastGoodScanId &&
-    canonicalJson(prev.reasons) === canonicalJson(next.reasons)
-  );
 }
 
 /**
@@ -87,36 +83,40 @@ export async function evaluateCompliance(
   return withTx(deps.sql, async (tx) => {
     await compliancePlannerSettings(tx);
     await lockComplianceEvaluation(tx);
-    const facts = await listComplianceFacts(tx, {
-      now,
-      rotation: rotationOf(byProject, fallback),
-      projectId: options.projectId,
-    });
-    const counts: Record<ComplianceState, number> = { compliant: 0, 'non-compliant': 0, unknown: 0 };
+    const policies = policiesOf(byProject, fallback);
+    const facts = await listComplianceFacts(tx, { now, policies, projectId: options.projectId });
     const writes: ComplianceStateWrite[] = [];
     const alerts: AlertCandidate[] = [];
     for (const f of facts) {
       const std = standardsOf(f.projectId);
       const next = evaluateServer(f, std, now);
-      counts[next.state] += 1;
       const prev = f.prev;
-      const since =
-        prev && prev.state === next.state ? prev.since : enteredAt(prev, next, f, now);
-      const write: ComplianceStateWrite = {
+      writes.push({
         serverId: f.serverId,
         projectId: f.projectId,
         state: next.state,
-        since,
+        since: prev && prev.state === next.state ? prev.since : enteredAt(prev, next, f, now),
         reasons: toStoredReasons(next.reasons),
         openSecurity: f.openSecurity,
         lastGoodScanId: f.lastGoodScanId,
-      };
-      if (sameStored(f, write)) continue;
-      writes.push(write);
+        nextCheckAt: nextCheckAt(f, std, now),
+        seen: {
+          updateAt: f.lastUpdateAt,
+          keyDueAt: f.keyDueAt,
+          keyNextDueAt: f.keyNextDueAt,
+          keysOverdue: f.keysOverdue,
+          keyAuditAt: f.keyAuditAt,
+          baselineAt: f.baselineCheckedAt,
+        },
+        standardsHash:
+          f.projectId !== null
+            ? (policies.byProject.get(f.projectId)?.standardsHash ?? policies.fallback.standardsHash)
+            : policies.fallback.standardsHash,
+      });
       alerts.push(...detectAlerts(f, next, std));
     }
     await saveComplianceStates(tx, writes, now);
     const sent = await sendAlerts(tx, deps, alerts, options.actor);
-    return { evaluated: facts.length, changed: writes.length, alerts: sent, counts };
+    return { evaluated: facts.length, changed: writes.length, alerts: sent };
   });
 }

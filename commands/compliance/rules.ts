@@ -33,8 +33,6 @@ export interface Evaluation {
 }
 
 const DAY = 86_400_000;
-/** Reasons that come from the last good scan: unreliable once that scan is stale. */
-const SCAN_BASED: readonly ReasonCode[] = ['security-overdue', 'update-overdue'];
 
 const later = (a: Date, b: Date) => (a > b ? a : b);
 const plus = (at: Date, ms: number) => new Date(at.getTime() + ms);
@@ -94,6 +92,23 @@ export function evaluateServer(f: ServerComplianceFacts, std: ComplianceStandard
   const reasons = [...scanReasons(f, std, now), ...independent];
   if (reasons.length > 0) return { state: 'non-compliant', reasons, onset: earliest(reasons, now) };
   return { state: 'compliant', reasons, onset: f.lastGoodScanAt };
+}
+
+/**
+ * The next moment time alone could change this server's evaluation: a pending security update
+ * passing the standard, the update threshold, the scan going stale, a key reaching its rotation
+ * date. Null when none is ahead (only new facts can change it then).
+ */
+export function nextCheckAt(f: ServerComplianceFacts, std: ComplianceStandards, now: Date): Date | null {
+  const candidates: number[] = [];
+  if (f.openSecurity > 0 && f.oldestUrgentAt)
+    candidates.push(f.oldestUrgentAt.getTime() + std.securityPatchDays * DAY);
+  if (f.openTotal > 0) candidates.push((f.lastUpdateAt ?? f.createdAt).getTime() + std.updateAlertDays * DAY);
+  if (f.lastGoodScanAt) candidates.push(f.lastGoodScanAt.getTime() + std.staleAfterMs);
+  if (f.keyNextDueAt) candidates.push(f.keyNextDueAt.getTime());
+  // "Past" means strictly after the threshold (see evaluateServer), so look again just after it.
+  const ahead = candidates.filter((t) => t >= now.getTime()).map((t) => t + 1);
+  return ahead.length > 0 ? new Date(Math.min(...ahead)) : null;
 }
 
 /**

@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto';
 import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
-import { parseDuration } from '../grammar.js';
+import { canonicalJson } from '../../lib/canonical-json.js';
 import { DEFAULT_ROTATE_EVERY_MS, projectRotateEveryMs } from '../keys/policy.js';
 import { scanSchedule } from '../scanning/settings.js';
 
@@ -61,11 +62,15 @@ function validTimezone(tz: string): boolean {
 }
 
 function knobsOf(value: unknown): Record<string, unknown> {
-  return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+  return value && typeof value === 'object' && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : {};
 }
 
 function wholeDays(value: unknown, fallback: number): number {
-  return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 3650 ? value : fallback;
+  return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 3650
+    ? value
+    : fallback;
 }
 
 /** How long one period of the project's scan schedule lasts. */
@@ -113,7 +118,8 @@ export function complianceStandards(
     baseline: { ...baseline, enabled: baseline.enabled !== false },
     digest: {
       enabled: digest.enabled !== false,
-      time: typeof digest.time === 'string' && TIME_OF_DAY.test(digest.time) ? digest.time : DEFAULT_DIGEST_TIME,
+      time:
+        typeof digest.time === 'string' && TIME_OF_DAY.test(digest.time) ? digest.time : DEFAULT_DIGEST_TIME,
       timezone,
     },
   };
@@ -141,12 +147,17 @@ const ComplianceSettings = z
 export function checkComplianceSettings(raw: unknown): string[] {
   if (raw === undefined) return [];
   const parsed = ComplianceSettings.safeParse(raw);
-  if (!parsed.success) return parsed.error.issues.map((i) => `compliance.${i.path.join('.')}: ${i.message}`);
+  if (!parsed.success) {
+    return parsed.error.issues.map((i) => `${['compliance', ...i.path.map(String)].join('.')}: ${i.message}`);
+  }
   const tz = parsed.data.digest?.timezone;
-  return tz !== undefined && !validTimezone(tz) ? [`compliance.digest.timezone: unknown time zone ${tz}`] : [];
+  return tz !== undefined && !validTimezone(tz)
+    ? [`compliance.digest.timezone: unknown time zone ${tz}`]
+    : [];
 }
 
-/** A duration knob for people ("7d"), used by tests and the API to write standards. */
-export function daysFrom(text: string): number {
-  return Math.max(1, Math.round(parseDuration(text) / (24 * HOUR)));
+/** Changes whenever a standard that evaluation reads changes (the digest schedule does not count). */
+export function standardsHash(std: ComplianceStandards): string {
+  const { digest: _digest, ...evaluated } = std;
+  return createHash('sha256').update(canonicalJson(evaluated)).digest('hex').slice(0, 16);
 }

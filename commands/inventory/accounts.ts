@@ -77,6 +77,12 @@ function checkProviderFields(input: AccountCreate): {
       else issues.push(...issuesFromZod(parsed.error.issues, ['credentials']));
     }
   }
+  if (input.provider === 'azure' && input.credentials === undefined) {
+    issues.push({
+      path: 'credentials',
+      message: 'an azure account needs its service principal secret: {"clientSecret": "…"}',
+    });
+  }
   if (issues.length > 0 || !config.success) throw invalid(issues);
   return { config: config.data, credentials };
 }

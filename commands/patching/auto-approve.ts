@@ -1,6 +1,6 @@
 import { lockApprovalRequest } from '../../storage/approvals.js';
 import { withTx } from '../../storage/db.js';
-import { listAutoApprovalCandidates } from '../../storage/patching.js';
+import { listAutoApprovalCandidates } from '../../storage/patching-work.js';
 import { finishRequest } from '../approvals/state.js';
 import type { Deps } from '../deps.js';
 import { getPatchPolicy, getPlanItems, type PatchPlan, type PatchPlanItem } from './plans.js';
@@ -56,7 +56,10 @@ export async function autoApprovePlans(deps: Deps): Promise<number[]> {
       });
       if (done) approved.push(plan.id);
     } catch (error) {
-      deps.log.error({ err: error, plan: plan.id }, 'auto-approval of a patch plan failed; retrying next run');
+      deps.log.error(
+        { err: error, plan: plan.id },
+        'auto-approval of a patch plan failed; retrying next run',
+      );
     }
   }
   if (approved.length) deps.kickOutbox?.();

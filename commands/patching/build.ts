@@ -52,7 +52,13 @@ export interface BuildPlanMeta extends CallMeta {
 }
 
 export type BuildOutcome =
-  | { outcome: 'created'; plan: PatchPlan; items: PatchPlanItem[]; superseded: number | null; rescanned: number }
+  | {
+      outcome: 'created';
+      plan: PatchPlan;
+      items: PatchPlanItem[];
+      superseded: number | null;
+      rescanned: number;
+    }
   | { outcome: 'unchanged'; plan: PatchPlan; items: PatchPlanItem[]; rescanned: number }
   | { outcome: 'empty'; project: string; reason: string; notes: PlanNotes; rescanned: number };
 
@@ -73,16 +79,25 @@ function via(actor: Actor): 'chat' | 'api' | 'cli' | 'schedule' {
   return actor.via === 'job' ? 'schedule' : 'chat';
 }
 
-async function staleServers(deps: Deps, project: Project): Promise<{ all: ServerScanState[]; stale: ServerScanState[] }> {
+async function staleServers(
+  deps: Deps,
+  project: Project,
+): Promise<{ all: ServerScanState[]; stale: ServerScanState[] }> {
   const now = deps.clock.now();
   const schedule = scanSchedule(project, now);
-  const all = await listServerScanStates(deps.sql, { projectIds: null, projectId: project.id, limit: MAX_BATCH_SERVERS });
+  const all = await listServerScanStates(deps.sql, {
+    projectIds: null,
+    projectId: project.id,
+    limit: MAX_BATCH_SERVERS,
+  });
   return { all, stale: all.filter((s) => stalenessOf(s.lastGoodScanAt, schedule, now).stale) };
 }
 
 /** The checks that need no scan: the project, the permission, the policy and its windows. */
 export async function preparePlan(deps: Deps, actor: Actor, input: BuildPlanInput): Promise<PreparedPlan> {
-  const slug = String(input.project ?? '').trim().toLowerCase();
+  const slug = String(input.project ?? '')
+    .trim()
+    .toLowerCase();
   const project = slug.length <= 63 ? await getProjectBySlug(deps.sql, slug) : undefined;
   if (!project) {
     if (!holdsAnywhere(actor, 'patch:plan')) authorize(actor, 'patch:plan', null);
@@ -108,7 +123,12 @@ export async function preparePlan(deps: Deps, actor: Actor, input: BuildPlanInpu
   return { project, policy, kind, cve, skipExcluded: input.skipExcluded === true, stale };
 }
 
-async function rescan(deps: Deps, actor: Actor, prepared: PreparedPlan, meta: BuildPlanMeta): Promise<number> {
+async function rescan(
+  deps: Deps,
+  actor: Actor,
+  prepared: PreparedPlan,
+  meta: BuildPlanMeta,
+): Promise<number> {
   const { project, stale } = prepared;
   const batch = await withTx(deps.sql, (tx) =>
     createScanBatch(tx, deps, {
@@ -148,7 +168,10 @@ export async function buildPlan(
     consideredServerIds: all.filter((s) => !stillStale.has(s.serverId)).map((s) => s.serverId),
     notPlanned: stale.map((s) => ({
       server: s.serverName,
-      reason: s.lastScanStatus === 'failed' ? `its scan failed (${s.lastErrorKind ?? 'error'}), so its results are stale` : 'no fresh scan result',
+      reason:
+        s.lastScanStatus === 'failed'
+          ? `its scan failed (${s.lastErrorKind ?? 'error'}), so its results are stale`
+          : 'no fresh scan result',
     })),
     ...(rescanBatchId ? { rescanBatchId } : {}),
   };
@@ -161,23 +184,47 @@ export async function buildPlan(
     now,
     serverIds: notes.consideredServerIds!,
   });
-  Object.assign(notes, { ...selection.notes, notPlanned: [...notes.notPlanned!, ...selection.notes.notPlanned] });
+  Object.assign(notes, {
+    ...selection.notes,
+    notPlanned: [...notes.notPlanned!, ...selection.notes.notPlanned],
+  });
   const window = p.kind === 'scheduled' ? nextWindow(p.policy.windows, now) : undefined;
   notes.tentativeWindow = window
-    ? { start: window.start.toISOString(), end: window.end.toISOString(), cutoffAt: window.cutoffAt.toISOString(), timezone: window.timezone, label: window.label }
+    ? {
+        start: window.start.toISOString(),
+        end: window.end.toISOString(),
+        cutoffAt: window.cutoffAt.toISOString(),
+        timezone: window.timezone,
+        label: window.label,
+      }
     : null;
   const rescanned = p.stale.length;
   const ref = actorRef(actor);
-  const hash = planHash({ projectId: p.project.id, kind: p.kind, cve: p.cve, policySnapshot: p.policy }, selection.items);
+  const hash = planHash(
+    { projectId: p.project.id, kind: p.kind, cve: p.cve, policySnapshot: p.policy },
+    selection.items,
+  );
 
   const result = await withTx(deps.sql, async (tx): Promise<BuildOutcome> => {
     const live = await lockLivePlan(tx, { projectId: p.project.id, kind: p.kind, cve: p.cve });
     if (live?.status === 'running') {
-      throw new AppError('conflict', `patch plan #${live.id} of ${p.project.slug} is running; build the next one when it has finished`);
+      throw new AppError(
+        'conflict',
+        `patch plan #${live.id} of ${p.project.slug} is running; build the next one when it has finished`,
+      );
     }
     if (selection.items.length === 0) {
-      if (live) await endPlan(tx, deps, live, 'superseded', ref, { reason: 'nothing it would install is pending any more' });
-      return { outcome: 'empty', project: p.project.slug, reason: 'nothing pending matches the policy', notes, rescanned };
+      if (live)
+        await endPlan(tx, deps, live, 'superseded', ref, {
+          reason: 'nothing it would install is pending any more',
+        });
+      return {
+        outcome: 'empty',
+        project: p.project.slug,
+        reason: 'nothing pending matches the policy',
+        notes,
+        rescanned,
+      };
     }
     if (live && live.hash === hash) {
       return { outcome: 'unchanged', plan: live, items: await listPlanItems(tx, live.id), rescanned };
@@ -231,14 +278,36 @@ export async function buildPlan(
         },
         ...(meta.requestId ? { requestId: meta.requestId } : {}),
       },
-      [{ kind: 'subject-message', subject: planSubject(id), projectId: p.project.id, reply: planMessage(plan, items, deps.config.publicUrl) }],
+      [
+        {
+          kind: 'subject-message',
+          subject: planSubject(id),
+          projectId: p.project.id,
+          reply: planMessage(plan, items, deps.config.publicUrl),
+        },
+      ],
     );
-    const approvals = await openPlanApprovals(tx, deps, { plan, items, summary, requester: actor, approvalPolicy: approvalPolicy(p.project) });
+    const approvals = await openPlanApprovals(tx, deps, {
+      plan,
+      items,
+      summary,
+      requester: actor,
+      approvalPolicy: approvalPolicy(p.project),
+    });
     await updatePlan(tx, id, undefined, { at: now, ...approvals });
-    return { outcome: 'created', plan: (await getPlanRow(tx, id))!, items, superseded: live?.id ?? null, rescanned };
+    return {
+      outcome: 'created',
+      plan: (await getPlanRow(tx, id))!,
+      items,
+      superseded: live?.id ?? null,
+      rescanned,
+    };
   }).catch((error: unknown) => {
     if (pgErrorCode(error) === '23505') {
-      throw new AppError('conflict', `another plan for ${p.project.slug} was built at the same moment; type \`patch plans ${p.project.slug}\``);
+      throw new AppError(
+        'conflict',
+        `another plan for ${p.project.slug} was built at the same moment; type \`patch plans ${p.project.slug}\``,
+      );
     }
     throw error;
   });

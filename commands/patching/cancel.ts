@@ -25,10 +25,16 @@ export async function cancelPlan(
     }
     authorize(actor, 'patch:plan', { id: found.projectId, slug: found.projectSlug });
     if (found.status === 'running') {
-      throw new AppError('conflict', `patch plan #${found.id} is running; it starts no server after its window's cutoff (${found.cutoffAt?.toISOString() ?? 'unknown'})`);
+      throw new AppError(
+        'conflict',
+        `patch plan #${found.id} is running; it starts no server after its window's cutoff (${found.cutoffAt?.toISOString() ?? 'unknown'})`,
+      );
     }
     if (!['draft', 'awaiting-approval', 'approved', 'scheduled'].includes(found.status)) {
-      throw new AppError('already_decided', `patch plan #${found.id} is already ${found.status}; nothing was changed`);
+      throw new AppError(
+        'already_decided',
+        `patch plan #${found.id} is already ${found.status}; nothing was changed`,
+      );
     }
     return endPlan(tx, deps, found, 'cancelled', actorRef(actor), {
       reason: `cancelled by ${actor.user.handle}${reason ? `: ${reason}` : ''}`,

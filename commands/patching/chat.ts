@@ -17,7 +17,9 @@ export function outcomeReply(outcome: BuildOutcome): Reply {
     const n = outcome.notes;
     const why = [
       ...(n.notPlanned ?? []).slice(0, 5).map((x) => `${x.server}: ${x.reason}`),
-      ...(n.refused?.length ? [`${n.refused.length} package(s) refused: invalid name or version in scan output`] : []),
+      ...(n.refused?.length
+        ? [`${n.refused.length} package(s) refused: invalid name or version in scan output`]
+        : []),
       ...(n.skipped?.length ? [`${n.skipped.length} package(s) kept off by exceptions`] : []),
     ];
     return {
@@ -68,14 +70,19 @@ async function tellLater(deps: Deps, ctx: CommandContext, reply: Reply): Promise
 }
 
 /** Build at once when every result is fresh; otherwise answer now, rescan, and say how it ended. */
-async function build(ctx: CommandContext, prepared: PreparedPlan, run: () => Promise<BuildOutcome>): Promise<InteractionResult> {
+async function build(
+  ctx: CommandContext,
+  prepared: PreparedPlan,
+  run: () => Promise<BuildOutcome>,
+): Promise<InteractionResult> {
   if (prepared.stale.length === 0) return { reply: outcomeReply(await run()) };
   const { deps } = ctx;
   run()
     .then((outcome) => tellLater(deps, ctx, outcomeReply(outcome)))
     .catch((error: unknown) => {
       deps.log.error({ err: error }, 'building a patch plan failed');
-      const text = error instanceof AppError ? error.message : 'Building the plan failed; the log has the details.';
+      const text =
+        error instanceof AppError ? error.message : 'Building the plan failed; the log has the details.';
       return tellLater(deps, ctx, { visibility: 'private', tone: 'error', text }).catch(() => {});
     });
   return {
@@ -95,7 +102,11 @@ const planCommand: CommandSpec = {
   flags: ['skip-excluded'],
   async run(args, ctx) {
     const project = args.positional[0];
-    if (!project) throw new AppError('bad_request', 'Say which project.\nUsage: /warden patch plan <project> [--skip-excluded]');
+    if (!project)
+      throw new AppError(
+        'bad_request',
+        'Say which project.\nUsage: /warden patch plan <project> [--skip-excluded]',
+      );
     const input = { project, skipExcluded: args.flags.includes('skip-excluded') };
     const prepared = await preparePlan(ctx.deps, ctx.actor, input);
     return build(ctx, prepared, () => buildPlan(ctx.deps, ctx.actor, input, {}, prepared));
@@ -112,7 +123,10 @@ const runNowCommand: CommandSpec = {
   async run(args, ctx) {
     const [project, when] = args.positional;
     if (!project || when?.toLowerCase() !== 'now') {
-      throw new AppError('bad_request', 'Usage: /warden patch run <project> now — it still needs an approval.');
+      throw new AppError(
+        'bad_request',
+        'Usage: /warden patch run <project> now — it still needs an approval.',
+      );
     }
     const input = { project, kind: 'now' as const, skipExcluded: args.flags.includes('skip-excluded') };
     const prepared = await preparePlan(ctx.deps, ctx.actor, input);
@@ -143,7 +157,9 @@ const cveCommand: CommandSpec = {
       reply: {
         visibility: 'private',
         header: `${result.cve}: ${result.results.filter((r) => r.outcome && r.outcome.outcome !== 'empty').length} plan(s)`,
-        ...(items.length ? { items } : { text: `${result.cve} is not pending on any server you may plan for.` }),
+        ...(items.length
+          ? { items }
+          : { text: `${result.cve} is not pending on any server you may plan for.` }),
       },
     };
   },
@@ -156,7 +172,8 @@ const policyCommand: CommandSpec = {
   permission: 'inventory:read',
   async run(args, ctx) {
     const project = args.positional[0];
-    if (!project) throw new AppError('bad_request', 'Say which project.\nUsage: /warden patch policy <project>');
+    if (!project)
+      throw new AppError('bad_request', 'Say which project.\nUsage: /warden patch policy <project>');
     const shown = await showPatchPolicy(ctx.deps, ctx.actor, { project });
     const p = shown.policy;
     const now = ctx.deps.clock.now();
@@ -168,19 +185,45 @@ const policyCommand: CommandSpec = {
         visibility: 'private',
         header: `Patch policy of ${shown.project.slug}${shown.stored ? '' : ' (the default)'}`,
         fields: [
-          { label: 'Installs', value: `${p.classifications.join(', ')} of severity ≥ ${p.minimumSeverity}${p.includeUnknownSeverity ? ' (and unknown)' : ''}` },
-          { label: 'Auto-approval', value: p.autoApproveAfterDays ? `after ${p.autoApproveAfterDays} days pending` : 'off' },
+          {
+            label: 'Installs',
+            value: `${p.classifications.join(', ')} of severity ≥ ${p.minimumSeverity}${p.includeUnknownSeverity ? ' (and unknown)' : ''}`,
+          },
+          {
+            label: 'Auto-approval',
+            value: p.autoApproveAfterDays ? `after ${p.autoApproveAfterDays} days pending` : 'off',
+          },
           { label: 'Exclusions (second approval)', value: list(p.exclusions) },
-          { label: 'Exceptions', value: active.length ? active.map((e) => `${e.package} (${e.owner}, until ${e.expiresAt.slice(0, 10)})`).join('; ') : 'none active' },
+          {
+            label: 'Exceptions',
+            value: active.length
+              ? active.map((e) => `${e.package} (${e.owner}, until ${e.expiresAt.slice(0, 10)})`).join('; ')
+              : 'none active',
+          },
           { label: 'Windows', value: list(p.windows.map(windowLabel)) },
           { label: 'Next window', value: next ? formatSlot(next) : 'none ahead' },
-          { label: 'Rings', value: p.rings.map((r) => `${r.name} (≤${r.maxConcurrency} at once, halts past ${r.errorThreshold})`).join(' → ') },
-          { label: 'Backups', value: `before: ${p.backups.before ?? 'none'}, after: ${p.backups.after ?? 'none'}` },
+          {
+            label: 'Rings',
+            value: p.rings
+              .map((r) => `${r.name} (≤${r.maxConcurrency} at once, halts past ${r.errorThreshold})`)
+              .join(' → '),
+          },
+          {
+            label: 'Backups',
+            value: `before: ${p.backups.before ?? 'none'}, after: ${p.backups.after ?? 'none'}`,
+          },
           { label: 'Reboot', value: `${p.reboot.rule}, ${p.reboot.when}` },
-          { label: 'Commands and checks', value: `${p.preCommands.length} before, ${p.postCommands.length} after; checks: ${list(p.checks.map((c) => c.name))}` },
+          {
+            label: 'Commands and checks',
+            value: `${p.preCommands.length} before, ${p.postCommands.length} after; checks: ${list(p.checks.map((c) => c.name))}`,
+          },
           { label: 'Heads-up', value: p.headsUpMinutes ? `${p.headsUpMinutes} minutes before` : 'none' },
         ],
-        context: [shown.updatedAt ? `Changed ${shown.updatedAt.toISOString().slice(0, 16)} UTC by ${shown.updatedBy}.` : 'Edit it with PUT /api/v1/projects/{slug}/patch-policy.'],
+        context: [
+          shown.updatedAt
+            ? `Changed ${shown.updatedAt.toISOString().slice(0, 16)} UTC by ${shown.updatedBy}.`
+            : 'Edit it with PUT /api/v1/projects/{slug}/patch-policy.',
+        ],
       },
     };
   },
@@ -193,16 +236,21 @@ const plansCommand: CommandSpec = {
   permission: 'inventory:read',
   async run(args, ctx) {
     const project = args.positional[0];
-    const rows = await listPlans(ctx.deps, ctx.actor, { ...(project ? { project } : {}), limit: CHAT_LIST_LIMIT });
+    const rows = await listPlans(ctx.deps, ctx.actor, {
+      ...(project ? { project } : {}),
+      limit: CHAT_LIST_LIMIT,
+    });
     const items: ListItem[] = rows.map((r) => ({
-      text: `#${r.plan.id} ${r.plan.projectSlug} ${r.plan.kind === 'cve' ? r.plan.cve : r.plan.kind}: ${STATUS_TEXT[r.plan.status]}`,
+      text: `#${r.plan.id} ${r.plan.projectSlug} (${r.plan.kind === 'cve' ? r.plan.cve : r.plan.kind === 'now' ? 'now' : 'next window'}): ${STATUS_TEXT[r.plan.status]}`,
       detail: `${r.packages} package(s) on ${r.servers} server(s)${r.excluded ? `, ${r.excluded} excluded` : ''}${r.plan.windowStart ? ` · window ${r.plan.windowStart.toISOString().slice(0, 16)} UTC` : ''}`,
     }));
     return {
       reply: {
         visibility: 'private',
         header: `Patch plans${project ? ` of ${project}` : ''}`,
-        ...(items.length ? { items } : { text: 'No patch plans yet. Type `patch plan <project>` to build one.' }),
+        ...(items.length
+          ? { items }
+          : { text: 'No patch plans yet. Type `patch plan <project>` to build one.' }),
       },
     };
   },
@@ -218,9 +266,18 @@ const cancelCommand: CommandSpec = {
     const id = args.positional[0];
     if (!id) throw new AppError('bad_request', 'Say which plan.\nUsage: /warden patch cancel <plan>');
     const planId = parsePlanId(id);
-    const plan = await cancelPlan(ctx.deps, ctx.actor, { planId, ...(args.keywords.reason ? { reason: args.keywords.reason } : {}) });
+    const plan = await cancelPlan(ctx.deps, ctx.actor, {
+      planId,
+      ...(args.keywords.reason ? { reason: args.keywords.reason } : {}),
+    });
     const { items } = await getPlanFor(ctx.deps, ctx.actor, plan.id);
-    return { reply: { visibility: 'private', tone: 'success', text: `${planTitle(plan, summarize(plan, items))} is cancelled.` } };
+    return {
+      reply: {
+        visibility: 'private',
+        tone: 'success',
+        text: `${planTitle(plan, summarize(plan, items))} is cancelled.`,
+      },
+    };
   },
 };
 

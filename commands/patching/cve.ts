@@ -1,6 +1,6 @@
 import { AppError } from '../../lib/errors.js';
 import { listProjects } from '../../storage/inventory.js';
-import { projectsWithCve } from '../../storage/patching.js';
+import { projectsWithCve } from '../../storage/patching-work.js';
 import type { Deps } from '../deps.js';
 import { projectsWith } from '../inventory/scope.js';
 import { type Actor, authorize } from '../rbac/authorize.js';
@@ -18,9 +18,14 @@ export interface CvePlanResult {
 }
 
 export function normalizeCve(text: string): string {
-  const cve = String(text ?? '').trim().toUpperCase();
+  const cve = String(text ?? '')
+    .trim()
+    .toUpperCase();
   if (!CVE_PATTERN.test(cve)) {
-    throw new AppError('bad_request', `${JSON.stringify(cve.slice(0, 40))} is not a CVE id; write it like CVE-2024-3094`);
+    throw new AppError(
+      'bad_request',
+      `${JSON.stringify(cve.slice(0, 40))} is not a CVE id; write it like CVE-2024-3094`,
+    );
   }
   return cve;
 }
@@ -42,7 +47,13 @@ export async function planCve(
       const prepared = await preparePlan(deps, actor, { project: project.slug, kind: 'cve', cve });
       // Nothing pending here and nothing stale that could hide it: no plan to build.
       if (!affected.has(project.slug) && prepared.stale.length === 0) continue;
-      const outcome = await buildPlan(deps, actor, { project: project.slug, kind: 'cve', cve }, meta, prepared);
+      const outcome = await buildPlan(
+        deps,
+        actor,
+        { project: project.slug, kind: 'cve', cve },
+        meta,
+        prepared,
+      );
       if (outcome.outcome === 'empty' && !affected.has(project.slug)) continue;
       results.push({ project: project.slug, outcome });
     } catch (error) {

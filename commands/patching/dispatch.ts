@@ -1,5 +1,6 @@
 import { withTx } from '../../storage/db.js';
-import { listPlansToDispatch, lockPlanRow, markRunEnqueued } from '../../storage/patching.js';
+import { lockPlanRow } from '../../storage/patching.js';
+import { listPlansToDispatch, markRunEnqueued } from '../../storage/patching-work.js';
 import type { Deps } from '../deps.js';
 import { transitionPlan } from './plans.js';
 import { planIsCurrent, supersedeChanged, windowFor } from './schedule.js';
@@ -67,7 +68,10 @@ export async function dispatchDuePlans(deps: Deps, enqueue: EnqueueJob): Promise
     try {
       decision = await decide(deps, plan.id);
     } catch (error) {
-      deps.log.error({ err: error, plan: plan.id }, 'could not check a scheduled patch plan; retrying next tick');
+      deps.log.error(
+        { err: error, plan: plan.id },
+        'could not check a scheduled patch plan; retrying next tick',
+      );
       result.failed.push(plan.id);
       continue;
     }

@@ -1,6 +1,7 @@
 import { ticketOutboxFor } from '../../integrations/tickets/subjects.js';
 import { withTx } from '../../storage/db.js';
-import { claimHeadsUp, listPlanItems, listPlansDueHeadsUp } from '../../storage/patching.js';
+import { listPlanItems } from '../../storage/patching.js';
+import { claimHeadsUp, listPlansDueHeadsUp } from '../../storage/patching-work.js';
 import { recordEvent } from '../audit/trail.js';
 import type { Deps } from '../deps.js';
 import { planSubject, planTitle, summarize, windowText } from './render.js';

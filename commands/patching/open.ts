@@ -1,5 +1,6 @@
 import type { Tx } from '../../storage/db.js';
 import { type ApprovalPolicy, openApproval } from '../approvals/engine.js';
+import { oneLine } from '../approvals/render.js';
 import type { Deps } from '../deps.js';
 import type { Actor } from '../rbac/authorize.js';
 import type { PatchPlan, PatchPlanItem } from './plans.js';
@@ -15,7 +16,10 @@ const DAY = 86_400_000;
 const HOUR = 3_600_000;
 
 /** When every package of the plan will have been pending N days (null: never by itself). */
-export function autoApprovalDueAt(plan: Pick<PatchPlan, 'policySnapshot'>, items: readonly PatchPlanItem[]): Date | null {
+export function autoApprovalDueAt(
+  plan: Pick<PatchPlan, 'policySnapshot'>,
+  items: readonly PatchPlanItem[],
+): Date | null {
   const days = plan.policySnapshot.autoApproveAfterDays;
   if (days === null || items.length === 0 || items.some((i) => i.excluded)) return null;
   const newest = Math.max(...items.map((i) => i.firstSeenAt.getTime()));
@@ -46,7 +50,14 @@ export async function openPlanApprovals(
     title: planTitle(plan, summary),
     details: [
       ...planFields(plan, summary),
-      ...(autoAt ? [{ label: 'Auto-approval', value: `at ${autoAt.toISOString().slice(0, 16)} UTC unless decided before` }] : []),
+      ...(autoAt
+        ? [
+            {
+              label: 'Auto-approval',
+              value: `at ${autoAt.toISOString().slice(0, 16)} UTC unless decided before`,
+            },
+          ]
+        : []),
     ],
     data: { planId: plan.id, hash: plan.hash },
     expiresAt,
@@ -60,11 +71,18 @@ export async function openPlanApprovals(
     projectId: plan.projectId,
     requester: input.requester,
     permission: 'patch:approve-exclusion',
-    title: `Excluded packages in patch plan #${plan.id} for ${plan.projectSlug}: ${packages.slice(0, 5).join(', ')}${packages.length > 5 ? ', …' : ''}`,
+    // openApproval takes at most 200 characters; package names may be up to 128 each.
+    title: oneLine(
+      `Excluded packages in patch plan #${plan.id} for ${plan.projectSlug}: ${packages.slice(0, 5).join(', ')}${packages.length > 5 ? ', …' : ''}`,
+      200,
+    ),
     details: [
-      { label: 'Packages', value: packages.slice(0, 20).join(', ') + (packages.length > 20 ? ', …' : '') },
+      {
+        label: 'Packages',
+        value: oneLine(packages.slice(0, 20).join(', ') + (packages.length > 20 ? ', …' : ''), 1000),
+      },
       { label: 'Servers', value: String(servers.size) },
-      { label: 'Exclusion rules', value: plan.policySnapshot.exclusions.join(', ') },
+      { label: 'Exclusion rules', value: oneLine(plan.policySnapshot.exclusions.join(', '), 500) },
       {
         label: 'Rule',
         value: plan.policySnapshot.separateExclusionApprover

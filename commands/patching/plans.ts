@@ -105,7 +105,12 @@ export interface StoredPolicy {
 export async function getPatchPolicy(sql: Queryable, projectId: number): Promise<StoredPolicy> {
   const row = await getPolicyRow(sql, projectId);
   if (!row) return { policy: DEFAULT_PATCH_POLICY, stored: false, updatedAt: null, updatedBy: null };
-  return { policy: parsePatchPolicy(row.policy), stored: true, updatedAt: row.updatedAt, updatedBy: row.updatedBy };
+  return {
+    policy: parsePatchPolicy(row.policy),
+    stored: true,
+    updatedAt: row.updatedAt,
+    updatedBy: row.updatedBy,
+  };
 }
 
 export interface TransitionOptions {
@@ -143,7 +148,10 @@ export async function transitionPlan(
   }
   const at = deps.clock.now();
   if (!(await updatePlan(tx, plan.id, [plan.status], { ...options.update, status, at }))) {
-    throw new AppError('conflict', `patch plan #${plan.id} changed while this was decided; nothing was changed`);
+    throw new AppError(
+      'conflict',
+      `patch plan #${plan.id} changed while this was decided; nothing was changed`,
+    );
   }
   const updated = (await getPlanRow(tx, plan.id))!;
   const items = await listPlanItems(tx, plan.id);

@@ -59,7 +59,8 @@ export async function updatePatchPolicy(
   const superseded = await withTx(deps.sql, async (tx) => {
     const row = await lockPolicyRow(tx, project.id);
     const before = row ? parsePatchPolicy(row.policy) : DEFAULT_PATCH_POLICY;
-    if (exclusionRules(before) !== exclusionRules(policy)) authorize(actor, 'patch:approve-exclusion', project);
+    if (exclusionRules(before) !== exclusionRules(policy))
+      authorize(actor, 'patch:approve-exclusion', project);
     await upsertPolicy(tx, { projectId: project.id, policy, at: deps.clock.now(), by: ref });
     const changed = Object.keys(policy).filter(
       (k) => canonicalJson(policy[k as keyof PatchPolicy]) !== canonicalJson(before[k as keyof PatchPolicy]),

@@ -1,8 +1,8 @@
 import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 import { AppError } from '../../lib/errors.js';
-import { issuesFromZod, summarizeIssues } from '../inventory/issues.js';
 import { parseDuration } from '../grammar.js';
+import { issuesFromZod, summarizeIssues } from '../inventory/issues.js';
 
 /**
  * A project's patch policy: what to install, what needs a second approval, when (windows), in which
@@ -108,7 +108,11 @@ export const PatchWindow = z
       if (ms === undefined) {
         ctx.addIssue({ code: 'custom', path: ['every'], message: 'write the interval like 14d, 1w or 12h' });
       } else if (ms < w.durationMinutes * 60_000) {
-        ctx.addIssue({ code: 'custom', path: ['every'], message: 'windows may not overlap: every ≥ duration' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['every'],
+          message: 'windows may not overlap: every ≥ duration',
+        });
       }
       if (w.start === undefined) {
         ctx.addIssue({ code: 'custom', path: ['start'], message: 'an interval window needs a start' });
@@ -150,7 +154,9 @@ const BackupStep = z.enum(['snapshot', 'command']).nullable().default(null);
 
 export const Check = z
   .object({
-    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/, 'a check name is letters, digits, space . _ -'),
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/, 'a check name is letters, digits, space . _ -'),
     argv: Argv,
     expect: z
       .object({
@@ -258,73 +264,13 @@ export function parsePatchPolicy(raw: unknown): PatchPolicy {
   });
 }
 
-/** `*` and `?` wildcards, whole string, case-sensitive (RPM names are). */
-export function globMatch(glob: string, text: string): boolean {
-  const pattern = glob.replace(/[.+^${}()|[\]\\-]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-  return new RegExp(`^${pattern}$`, 's').test(text);
-}
-
-export function severityRank(severity: string): number {
-  const at = (SEVERITIES as readonly string[]).indexOf(severity);
-  return at === -1 ? SEVERITIES.length - 1 : at;
-}
-
-/** Does a finding's classification and severity fall under the policy? */
-export function wantedByPolicy(
-  policy: PatchPolicy,
-  finding: { classification: string; severity: string },
-): boolean {
-  if (!(policy.classifications as readonly string[]).includes(finding.classification)) return false;
-  if (finding.severity === 'unknown' && policy.includeUnknownSeverity) return true;
-  return severityRank(finding.severity) <= severityRank(policy.minimumSeverity);
-}
-
-export function isExcluded(policy: PatchPolicy, pkg: string): boolean {
-  return policy.exclusions.some((glob) => globMatch(glob, pkg));
-}
-
-/** The exception that keeps `pkg` off `server` now, if any (expired ones no longer count). */
-export function activeException(
-  policy: PatchPolicy,
-  server: string,
-  pkg: string,
-  now: Date,
-): PolicyException | undefined {
-  return policy.exceptions.find(
-    (e) =>
-      new Date(e.expiresAt) > now &&
-      globMatch(e.package, pkg) &&
-      (e.servers === undefined || e.servers.some((glob) => globMatch(glob, server))),
-  );
-}
-
-/**
- * How many failed servers a ring of `ringSize` tolerates: the run halts when failures in the ring
- * go above this (so 0 halts at the first failure; "10%" of 25 servers tolerates 2).
- */
-export function allowedFailures(threshold: ErrorThreshold, ringSize: number): number {
-  if (typeof threshold === 'number') return threshold;
-  return Math.floor((ringSize * Number(threshold.slice(0, -1))) / 100);
-}
-
-/**
- * The parts of a policy that decide what a run does, and so go into the plan hash. Approval
- * knobs (auto-approval, heads-up, exceptions, exclusion approver rule) change no install and are
- * left out; their effect on the plan shows in its items.
- */
-export function policyHashParts(policy: PatchPolicy): Record<string, unknown> {
-  return {
-    classifications: [...policy.classifications].sort(),
-    minimumSeverity: policy.minimumSeverity,
-    includeUnknownSeverity: policy.includeUnknownSeverity,
-    exclusions: policy.exclusions,
-    windows: policy.windows,
-    immediateWindow: policy.immediateWindow,
-    rings: policy.rings,
-    backups: policy.backups,
-    reboot: policy.reboot,
-    preCommands: policy.preCommands,
-    postCommands: policy.postCommands,
-    checks: policy.checks,
-  };
-}
+// The rules that read a policy live in policy-rules.ts; re-exported so callers import one module.
+export {
+  activeException,
+  allowedFailures,
+  globMatch,
+  isExcluded,
+  policyHashParts,
+  severityRank,
+  wantedByPolicy,
+} from './policy-rules.js';

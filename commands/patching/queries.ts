@@ -1,6 +1,7 @@
 import { AppError } from '../../lib/errors.js';
 import { getProjectBySlug } from '../../storage/inventory.js';
-import { countPlanItems, getPlanRow, listPlanItems, listPlanRows, type PlanStatus } from '../../storage/patching.js';
+import { getPlanRow, listPlanItems, type PlanStatus } from '../../storage/patching.js';
+import { countPlanItems, listPlanRows } from '../../storage/patching-work.js';
 import type { Deps } from '../deps.js';
 import { projectNotFound } from '../inventory/projects.js';
 import { holdsAnywhere, projectsWith } from '../inventory/scope.js';
@@ -18,9 +19,16 @@ export interface PlanListEntry {
 export const MAX_PLAN_PAGE = 100;
 
 export function parsePlanId(text: string): number {
-  const id = Number(String(text ?? '').trim().replace(/^#/, ''));
+  const id = Number(
+    String(text ?? '')
+      .trim()
+      .replace(/^#/, ''),
+  );
   if (!Number.isSafeInteger(id) || id < 1) {
-    throw new AppError('bad_request', `${JSON.stringify(String(text).slice(0, 20))} is not a plan number; type \`patch plans\` to see them`);
+    throw new AppError(
+      'bad_request',
+      `${JSON.stringify(String(text).slice(0, 20))} is not a plan number; type \`patch plans\` to see them`,
+    );
   }
   return id;
 }
@@ -49,7 +57,10 @@ export async function listPlans(
     ...(filter.beforeId !== undefined ? { beforeId: filter.beforeId } : {}),
     limit: Math.min(Math.max(filter.limit ?? 25, 1), MAX_PLAN_PAGE),
   });
-  const counts = await countPlanItems(deps.sql, plans.map((p) => p.id));
+  const counts = await countPlanItems(
+    deps.sql,
+    plans.map((p) => p.id),
+  );
   return plans.map((plan) => ({ plan, servers: 0, packages: 0, excluded: 0, ...counts.get(plan.id) }));
 }
 
@@ -62,7 +73,10 @@ export async function getPlanFor(
   const plan = await getPlanRow(deps.sql, id);
   if (!plan || !can(actor, 'inventory:read', plan.projectId)) {
     if (!holdsAnywhere(actor, 'inventory:read')) authorize(actor, 'inventory:read', null);
-    throw new AppError('not_found', `patch plan #${id} does not exist (or is in a project you cannot read); type \`patch plans\``);
+    throw new AppError(
+      'not_found',
+      `patch plan #${id} does not exist (or is in a project you cannot read); type \`patch plans\``,
+    );
   }
   return { plan, items: await listPlanItems(deps.sql, id) };
 }

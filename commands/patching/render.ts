@@ -68,26 +68,48 @@ export function summarize(plan: Pick<PlanRow, 'policySnapshot'>, items: readonly
     if (i.excluded) excluded++;
   }
   const rule = plan.policySnapshot.reboot.rule;
-  const reboots = rule === 'never' ? 0 : [...servers.values()].filter((s) => rule === 'always' || s.reboot).length;
+  const reboots =
+    rule === 'never' ? 0 : [...servers.values()].filter((s) => rule === 'always' || s.reboot).length;
   const rings = plan.policySnapshot.rings
-    .map((r, index) => ({ name: r.name, servers: [...servers.values()].filter((s) => s.ring === index).length }))
+    .map((r, index) => ({
+      name: r.name,
+      servers: [...servers.values()].filter((s) => s.ring === index).length,
+    }))
     .filter((r) => r.servers > 0);
-  return { servers: servers.size, packages: items.length, excluded, cves: [...cves].sort(), bySeverity, reboots, rings };
+  return {
+    servers: servers.size,
+    packages: items.length,
+    excluded,
+    cves: [...cves].sort(),
+    bySeverity,
+    reboots,
+    rings,
+  };
 }
 
 function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
-export function planTitle(plan: Pick<PlanRow, 'id' | 'projectSlug' | 'kind' | 'cve'>, s: PlanSummary): string {
+export function planTitle(
+  plan: Pick<PlanRow, 'id' | 'projectSlug' | 'kind' | 'cve'>,
+  s: PlanSummary,
+): string {
   const what = plan.kind === 'cve' ? ` (${plan.cve})` : plan.kind === 'now' ? ' (now)' : '';
   return `Patch plan #${plan.id} for ${plan.projectSlug}${what}: ${plural(s.packages, 'package')} on ${plural(s.servers, 'server')}`;
 }
 
-export function windowText(plan: Pick<PlanRow, 'windowStart' | 'windowEnd' | 'cutoffAt' | 'notes' | 'kind' | 'policySnapshot'>): string {
+export function windowText(
+  plan: Pick<PlanRow, 'windowStart' | 'windowEnd' | 'cutoffAt' | 'notes' | 'kind' | 'policySnapshot'>,
+): string {
   if (plan.windowStart && plan.windowEnd && plan.cutoffAt) {
     const tz = plan.notes.tentativeWindow?.timezone ?? 'UTC';
-    return formatSlot({ start: plan.windowStart, end: plan.windowEnd, cutoffAt: plan.cutoffAt, timezone: tz });
+    return formatSlot({
+      start: plan.windowStart,
+      end: plan.windowEnd,
+      cutoffAt: plan.cutoffAt,
+      timezone: tz,
+    });
   }
   if (plan.kind !== 'scheduled') {
     return `immediately after approval, for ${plan.policySnapshot.immediateWindow.durationMinutes} minutes`;
@@ -98,7 +120,11 @@ export function windowText(plan: Pick<PlanRow, 'windowStart' | 'windowEnd' | 'cu
 }
 
 function severityText(bySeverity: Record<string, number>): string {
-  return SEVERITIES.filter((s) => bySeverity[s]).map((s) => `${s} ${bySeverity[s]}`).join(' · ') || 'none';
+  return (
+    SEVERITIES.filter((s) => bySeverity[s])
+      .map((s) => `${s} ${bySeverity[s]}`)
+      .join(' · ') || 'none'
+  );
 }
 
 function cveText(cves: readonly string[]): string {
@@ -114,22 +140,32 @@ export function planFields(plan: PlanRow, s: PlanSummary): Field[] {
     { label: 'Packages', value: String(s.packages) },
     { label: 'CVEs fixed', value: cveText(s.cves) },
     { label: 'Severities', value: severityText(s.bySeverity) },
-    { label: 'Reboots expected', value: `${s.reboots} of ${s.servers} (rule: ${plan.policySnapshot.reboot.rule})` },
+    {
+      label: 'Reboots expected',
+      value: `${s.reboots} of ${s.servers} (rule: ${plan.policySnapshot.reboot.rule})`,
+    },
     { label: 'Window', value: windowText(plan) },
     { label: 'Ring order', value: s.rings.map((r) => `${r.name} (${r.servers})`).join(' → ') || '—' },
-    ...(s.excluded ? [{ label: 'Excluded packages', value: `${s.excluded}: need the secondary approval` }] : []),
+    ...(s.excluded
+      ? [{ label: 'Excluded packages', value: `${s.excluded}: need the secondary approval` }]
+      : []),
     { label: 'Plan hash', value: plan.hash.slice(0, 16) },
   ];
 }
 
 /** One line per server: its ring and packages (cut), with CVEs and reboot in the detail. */
-export function serverLines(plan: Pick<PlanRow, 'policySnapshot'>, items: readonly PlanItemRow[]): ListItem[] {
+export function serverLines(
+  plan: Pick<PlanRow, 'policySnapshot'>,
+  items: readonly PlanItemRow[],
+): ListItem[] {
   const byServer = new Map<number, PlanItemRow[]>();
   for (const i of items) byServer.set(i.serverId, [...(byServer.get(i.serverId) ?? []), i]);
   return [...byServer.values()].map((list) => {
     const first = list[0]!;
     const ring = plan.policySnapshot.rings[first.ring]?.name ?? `ring ${first.ring}`;
-    const pkgs = list.map((i) => `${i.package}${i.excluded ? ' [excluded]' : ''} ${i.fromVersion} → ${i.toVersion}`);
+    const pkgs = list.map(
+      (i) => `${i.package}${i.excluded ? ' [excluded]' : ''} ${i.fromVersion} → ${i.toVersion}`,
+    );
     const cves = [...new Set(list.flatMap((i) => i.cves))];
     return {
       text: oneLine(`${first.serverName} [${ring}]: ${pkgs.join(', ')}`, 300),
@@ -152,10 +188,21 @@ export function planMessage(plan: PlanRow, items: readonly PlanItemRow[], public
   const n = plan.notes;
   const context = [
     `Status: ${STATUS_TEXT[plan.status]} · built by ${plan.createdRef.replace(/^user:/, '')}`,
-    ...(n.notPlanned?.length ? [`Not planned: ${n.notPlanned.slice(0, 5).map((x) => `${x.server} (${x.reason})`).join('; ')}${n.notPlanned.length > 5 ? '; …' : ''}`] : []),
+    ...(n.notPlanned?.length
+      ? [
+          `Not planned: ${n.notPlanned
+            .slice(0, 5)
+            .map((x) => `${x.server} (${x.reason})`)
+            .join('; ')}${n.notPlanned.length > 5 ? '; …' : ''}`,
+        ]
+      : []),
     ...(n.skipped?.length ? [`${plural(n.skipped.length, 'package')} kept off by exceptions`] : []),
-    ...(n.heldBack?.length ? [`${plural(n.heldBack.length, 'excluded package')} held back (--skip-excluded)`] : []),
-    ...(n.refused?.length ? [`${plural(n.refused.length, 'package')} refused: invalid name or version in scan output`] : []),
+    ...(n.heldBack?.length
+      ? [`${plural(n.heldBack.length, 'excluded package')} held back (--skip-excluded)`]
+      : []),
+    ...(n.refused?.length
+      ? [`${plural(n.refused.length, 'package')} refused: invalid name or version in scan output`]
+      : []),
     ...(lines.length > CHAT_LIST_LIMIT ? [`Showing ${CHAT_LIST_LIMIT} of ${lines.length} servers.`] : []),
   ];
   return {

@@ -23,7 +23,12 @@ export async function resumeInterruptedRuns(deps: Deps, options: ResumeOptions =
     ids.map((planId) =>
       executeRun(deps, planId, options).catch((error: unknown): RunResult => {
         deps.log.error({ err: error, planId }, 'could not resume a patch run');
-        return { planId, ran: false, reason: error instanceof Error ? error.message : String(error), servers: [] };
+        return {
+          planId,
+          ran: false,
+          reason: error instanceof Error ? error.message : String(error),
+          servers: [],
+        };
       }),
     ),
   );

@@ -117,6 +117,7 @@ async function requestRestore(
   const at = ctx.deps.clock.now();
   const approvalId = await withTx(ctx.deps.sql, async (tx) => {
     const moved = await changeServerState(tx, {
+      owner: ctx.owner,
       planId: ctx.plan.id,
       serverId: job.server.id,
       from: m.state,

@@ -29,9 +29,18 @@ export function parsePlanId(text: string | undefined): number {
   return Number(match[1]);
 }
 
-async function planFor(deps: Deps, actor: Actor, planId: number, permission: 'inventory:read' | 'patch:run'): Promise<PatchPlan> {
+async function planFor(
+  deps: Deps,
+  actor: Actor,
+  planId: number,
+  permission: 'inventory:read' | 'patch:run',
+): Promise<PatchPlan> {
   const plan = await getPlan(deps.sql, planId);
-  if (!plan) throw new AppError('not_found', `There is no patch plan #${planId}. Type \`patch plans <project>\` to see them.`);
+  if (!plan)
+    throw new AppError(
+      'not_found',
+      `There is no patch plan #${planId}. Type \`patch plans <project>\` to see them.`,
+    );
   authorize(actor, permission, { id: plan.projectId, slug: plan.projectSlug });
   return plan;
 }
@@ -70,7 +79,12 @@ export async function patchRunStatus(deps: Deps, actor: Actor, planId: number): 
   };
 }
 
-export async function haltPatchRun(deps: Deps, actor: Actor, planId: number, reason?: string): Promise<Reply> {
+export async function haltPatchRun(
+  deps: Deps,
+  actor: Actor,
+  planId: number,
+  reason?: string,
+): Promise<Reply> {
   await planFor(deps, actor, planId, 'patch:run');
   const why = `halted by ${actor.user.handle}${reason ? `: ${reason.replace(/\s+/g, ' ').trim().slice(0, 300)}` : ''}`;
   await withTx(deps.sql, async (tx) => {
@@ -81,8 +95,17 @@ export async function haltPatchRun(deps: Deps, actor: Actor, planId: number, rea
         `Patch plan #${planId} is ${plan?.status ?? 'gone'}, not running, so there is nothing to halt. A plan that has not started is cancelled instead.`,
       );
     }
-    const halted = await recordHalt(tx, deps, { planId, projectId: plan.projectId, reason: why, by: trailActor(actor) });
-    if (!halted) throw new AppError('conflict', `Patch plan #${planId} is already halted; \`patch status ${planId}\` shows where it stands.`);
+    const halted = await recordHalt(tx, deps, {
+      planId,
+      projectId: plan.projectId,
+      reason: why,
+      by: trailActor(actor),
+    });
+    if (!halted)
+      throw new AppError(
+        'conflict',
+        `Patch plan #${planId} is already halted; \`patch status ${planId}\` shows where it stands.`,
+      );
   });
   deps.kickOutbox?.();
   return {

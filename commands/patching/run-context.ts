@@ -37,6 +37,8 @@ export interface RunContext {
   deps: Deps;
   targets: TargetFactory;
   actor: string;
+  /** This process's name on the run's lease; every state write is fenced by it. */
+  owner: string;
   plan: PlanRow;
   policy: PatchPolicy;
   sleep: (ms: number) => Promise<void>;

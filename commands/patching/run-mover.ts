@@ -54,6 +54,8 @@ export interface Mover {
     note: StepNote,
     extra?: { data?: Record<string, unknown>; thread?: boolean; rebootDeferred?: boolean },
   ): Promise<ServerOutcome>;
+  /** Logs a step of the current state with the next move (no write of its own). */
+  note(note: StepNote): void;
   /** Steps logged so far in this process plus the stored ones (resume reads the boot id from here). */
   readonly steps: readonly RunStep[];
 }
@@ -62,6 +64,7 @@ export function createMover(ctx: RunContext, job: ServerJob): Mover {
   let state = job.row.state;
   let previous = job.row.previousVersions;
   const steps: RunStep[] = [...job.row.steps];
+  const buffered: (StepNote & { about: RunServerState })[] = [];
   const started = ctx.deps.clock.now().getTime();
   const planId = ctx.plan.id;
   const serverId = job.server.id;
@@ -87,10 +90,14 @@ export function createMover(ctx: RunContext, job: ServerJob): Mover {
     get steps() {
       return steps;
     },
+    note(note) {
+      buffered.push({ ...note, about: state });
+    },
     async to(next, notes = [], extra = {}) {
       const at = ctx.deps.clock.now();
-      const logged = stepsOf(notes, at);
+      const logged = stepsOf([...buffered.splice(0), ...notes], at);
       const moved = await changeServerState(ctx.deps.sql, {
+        owner: ctx.owner,
         planId,
         serverId,
         from: state,
@@ -106,10 +113,11 @@ export function createMover(ctx: RunContext, job: ServerJob): Mover {
     },
     async finish(next, note, extra = {}) {
       const at = ctx.deps.clock.now();
-      const logged = stepsOf([note], at);
+      const logged = stepsOf([...buffered.splice(0), note], at);
       const error = next === 'succeeded' ? null : clip(note.detail);
       const moved = await withTx(ctx.deps.sql, async (tx) => {
         const ok = await changeServerState(tx, {
+          owner: ctx.owner,
           planId,
           serverId,
           from: state,

@@ -2,7 +2,12 @@ import type { Notification, Reply } from '../../bot/chat/model.js';
 import { ticketOutboxFor } from '../../integrations/tickets/subjects.js';
 import type { TicketTransition } from '../../integrations/tickets/types.js';
 import type { Tx } from '../../storage/db.js';
-import { haltRun, insertProgressOutbox, nextProgressSeq, type RunServerRow } from '../../storage/patch-runs.js';
+import {
+  haltRun,
+  insertProgressOutbox,
+  nextProgressSeq,
+  type RunServerRow,
+} from '../../storage/patch-runs.js';
 import { recordEvent, subjectOrderingKey } from '../audit/trail.js';
 import type { Deps } from '../deps.js';
 import { planSubject } from './render.js';
@@ -145,7 +150,12 @@ export async function recordHalt(
   deps: Deps,
   input: { planId: number; projectId: number | null; reason: string; by: string },
 ): Promise<boolean> {
-  const halted = await haltRun(tx, { planId: input.planId, reason: input.reason, by: input.by, at: deps.clock.now() });
+  const halted = await haltRun(tx, {
+    planId: input.planId,
+    reason: input.reason,
+    by: input.by,
+    at: deps.clock.now(),
+  });
   if (!halted) return false;
   const text = `Patching halted: ${input.reason}. Servers not started yet will not be; those in progress finish.`;
   await recordRunEvent(tx, deps, {

@@ -27,6 +27,7 @@ export function rebootsOwed(rows: readonly RunServerRow[]): RunServerRow[] {
 async function note(ctx: RunContext, row: RunServerRow, step: Omit<RunStep, 'at' | 'state'>): Promise<void> {
   const at = ctx.deps.clock.now();
   await changeServerState(ctx.deps.sql, {
+    owner: ctx.owner,
     planId: row.planId,
     serverId: row.serverId,
     from: 'succeeded',

@@ -118,6 +118,7 @@ export async function runRing(ctx: RunContext, input: RingInput): Promise<RingRe
   const skipped =
     halted || cutoffPassed
       ? await skipServers(ctx.deps.sql, {
+          owner: ctx.owner,
           planId: ctx.plan.id,
           serverIds: leftIds,
           to: halted ? 'skipped-halted' : 'skipped-cutoff',
@@ -127,7 +128,9 @@ export async function runRing(ctx: RunContext, input: RingInput): Promise<RingRe
       : [];
   const after = (await listRunServers(ctx.deps.sql, ctx.plan.id)).filter((r) => r.ring === input.ring);
   const counts = countStates(after);
-  const text = `Ring ${name} finished: ${countsText(counts)}.${skipped.length ? ` Not started: ${skipped.slice(0, 20).join(', ')}${skipped.length > 20 ? ', …' : ''}.` : ''}`;
+  const why = halted ? 'the run halted' : 'the window closed';
+  const list = `${skipped.slice(0, 20).join(', ')}${skipped.length > 20 ? ', …' : ''}`;
+  const text = `Ring ${name} finished: ${countsText(counts)}.${skipped.length ? ` Not started because ${why}: ${list}.` : ''}`;
   await withTx(ctx.deps.sql, (tx) =>
     recordRunEvent(tx, ctx.deps, {
       actor: ctx.actor,

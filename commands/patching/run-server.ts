@@ -1,3 +1,4 @@
+import { validatePins } from '../../integrations/os/index.js';
 import type { ShellFamily } from '../../integrations/os/types.js';
 import type { InstallItem, Target } from '../../integrations/targets/types.js';
 import { listOpenFindingsOfServer } from '../../storage/findings.js';
@@ -144,7 +145,7 @@ async function installPhase(w: Work, snapshotId: string | undefined): Promise<Se
         )
         .map(itemKey),
     );
-    await w.m.to('installing', [{ ok: true, detail: 'pre-commands done' }], { previousVersions: previous });
+    await w.m.to('installing', [], { previousVersions: previous });
     pending = w.job.items.filter((i) => !already.has(itemKey(i)));
     if (pending.length === 0) return undefined;
   }
@@ -212,6 +213,9 @@ async function drive(w: Work): Promise<ServerOutcome> {
   // Nothing is installed before `installing`: a server stopped there starts over, backup included.
   if (at < 3) at = 0;
   let snapshotId = m.previous?.snapshotId;
+  // Where Warden builds the package manager's commands itself, every name and version is checked
+  // against that package manager's rules before anything runs (cloud APIs check their own).
+  if (w.family && readsPackageDatabase(w.target)) validatePins(w.family, installItems(w.job.items));
   if (at === 0) {
     await m.to('backing-up', [], { newAttempt: true, error: null });
     const backup = await takeBackup(ctx, w.target, 'before');
@@ -226,6 +230,7 @@ async function drive(w: Work): Promise<ServerOutcome> {
     for (const argv of ctx.policy.preCommands) {
       const result = await runPolicyCommand(ctx, w.target, argv, 'pre-command');
       if (!result.ok) return m.finish('failed', result, { thread: true });
+      m.note(result);
     }
     at = 3;
   }
@@ -244,6 +249,7 @@ async function drive(w: Work): Promise<ServerOutcome> {
     for (const argv of ctx.policy.postCommands) {
       const result = await runPolicyCommand(ctx, w.target, argv, 'post-command');
       if (!result.ok) return failAfterInstall(w, result.detail);
+      m.note(result);
     }
   }
   if (at <= 6) {
@@ -251,12 +257,10 @@ async function drive(w: Work): Promise<ServerOutcome> {
     for (const check of ctx.policy.checks) {
       const result = await runCheck(ctx, w.target, check);
       if (!result.ok) return failAfterInstall(w, result.detail);
+      m.note(result);
     }
   }
-  await m.to(
-    'confirming',
-    ctx.policy.checks.length ? [{ ok: true, detail: `${ctx.policy.checks.length} checks passed` }] : [],
-  );
+  await m.to('confirming');
   let comparison: Comparison;
   try {
     comparison = await compareNow(w, w.job.items, true);
@@ -300,7 +304,7 @@ export async function patchServer(ctx: RunContext, job: ServerJob): Promise<Serv
   } catch (error) {
     if (error instanceof LostServerError) throw error;
     // A step that threw instead of failing cleanly: past the install, roll back; before it, fail.
-    const detail = `unexpected error: ${errorText(error)}`;
+    const detail = errorText(error);
     if (['installing', 'rebooting', 'post', 'checking', 'confirming'].includes(m.state)) {
       return rollBack(ctx, job, m, target, shellFamilyOf(job.items[0]?.osFamily), detail);
     }

@@ -185,6 +185,7 @@ export async function executeRun(
         deps,
         targets,
         actor,
+        owner,
         plan: { ...plan, status: 'running' },
         policy,
         sleep: options.sleep ?? realSleep,

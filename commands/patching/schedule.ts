@@ -55,9 +55,12 @@ export async function planIsCurrent(tx: Tx, deps: Deps, plan: PatchPlan): Promis
       return now && (now.toVersion !== i.toVersion || now.fromVersion !== i.fromVersion);
     })
     .map((i) => `${i.package} on ${i.serverName} (now ${after.get(key(i))!.toVersion})`);
-  if (added.length) reasons.push(`new: ${[...new Set(added)].slice(0, 5).join(', ')}${added.length > 5 ? ', …' : ''}`);
-  if (gone.length) reasons.push(`no longer pending: ${gone.slice(0, 5).join(', ')}${gone.length > 5 ? ', …' : ''}`);
-  if (moved.length) reasons.push(`other version: ${moved.slice(0, 5).join(', ')}${moved.length > 5 ? ', …' : ''}`);
+  if (added.length)
+    reasons.push(`new: ${[...new Set(added)].slice(0, 5).join(', ')}${added.length > 5 ? ', …' : ''}`);
+  if (gone.length)
+    reasons.push(`no longer pending: ${gone.slice(0, 5).join(', ')}${gone.length > 5 ? ', …' : ''}`);
+  if (moved.length)
+    reasons.push(`other version: ${moved.slice(0, 5).join(', ')}${moved.length > 5 ? ', …' : ''}`);
   if (reasons.length === 0) reasons.push('rings, exclusions or reboots differ');
   return { current: false, reason: reasons.join('; ') };
 }
@@ -110,7 +113,11 @@ export async function schedulePlanTx(tx: Tx, deps: Deps, plan: PatchPlan, actor:
   const heads = plan.policySnapshot.headsUpMinutes;
   return transitionPlan(tx, deps, plan, 'scheduled', actor, {
     text: `Scheduled: ${formatSlot(slot)}${plan.kind === 'scheduled' && heads ? `; a heads-up goes to the channel ${heads} minutes before` : ''}.`,
-    data: { windowStart: slot.start.toISOString(), windowEnd: slot.end.toISOString(), cutoffAt: slot.cutoffAt.toISOString() },
+    data: {
+      windowStart: slot.start.toISOString(),
+      windowEnd: slot.end.toISOString(),
+      cutoffAt: slot.cutoffAt.toISOString(),
+    },
     update: {
       window: slot,
       scheduledAt: now,

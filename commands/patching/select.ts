@@ -1,13 +1,8 @@
 import { validatePins } from '../../integrations/os/install.js';
 import { isShellFamily } from '../../integrations/os/plan.js';
 import type { Queryable } from '../../storage/db.js';
-import {
-  type CandidateFinding,
-  listCandidateFindings,
-  type PlanItemInsert,
-  type PlanKind,
-  type PlanNotes,
-} from '../../storage/patching.js';
+import type { PlanItemInsert, PlanKind, PlanNotes } from '../../storage/patching.js';
+import { type CandidateFinding, listCandidateFindings } from '../../storage/patching-work.js';
 import { activeException, isExcluded, type PatchPolicy, type Ring, wantedByPolicy } from './policy.js';
 
 /**
@@ -43,7 +38,10 @@ function osFamilyOf(os: Record<string, unknown> | null): string {
 }
 
 /** Why a finding may not enter a plan, or null when both versions are valid pins for its family. */
-export function refusalOf(family: string, f: Pick<CandidateFinding, 'package' | 'arch' | 'installedVersion' | 'candidateVersion'>): string | null {
+export function refusalOf(
+  family: string,
+  f: Pick<CandidateFinding, 'package' | 'arch' | 'installedVersion' | 'candidateVersion'>,
+): string | null {
   if (isShellFamily(family)) {
     try {
       const arch = f.arch || undefined;
@@ -100,7 +98,9 @@ export function assignRings(
       taken = left.filter((s) => tagsMatch(wanted, s.tags));
     }
     const ids = new Set(taken.map((s) => s.id));
-    taken.forEach((s, position) => placed.set(s.id, { ring: index, position }));
+    taken.forEach((s, position) => {
+      placed.set(s.id, { ring: index, position });
+    });
     left = left.filter((s) => !ids.has(s.id));
   });
   return { placed, unplaced: left };
@@ -162,7 +162,8 @@ export function selectPlanItems(input: SelectionInput): Selection {
     policy.rings,
     [...chosen.values()].map((c) => c.facts),
   );
-  for (const s of unplaced) notes.notPlanned.push({ server: s.name, reason: 'no ring of the policy takes it' });
+  for (const s of unplaced)
+    notes.notPlanned.push({ server: s.name, reason: 'no ring of the policy takes it' });
   const items: PlanItemInsert[] = [];
   for (const { facts, items: mine } of chosen.values()) {
     const at = placed.get(facts.id);
@@ -177,6 +178,10 @@ export async function selectFromDatabase(
   sql: Queryable,
   input: Omit<SelectionInput, 'findings'> & { serverIds: readonly number[] },
 ): Promise<Selection> {
-  const findings = await listCandidateFindings(sql, input.serverIds, input.kind === 'cve' ? (input.cve ?? '') : undefined);
+  const findings = await listCandidateFindings(
+    sql,
+    input.serverIds,
+    input.kind === 'cve' ? (input.cve ?? '') : undefined,
+  );
   return selectPlanItems({ ...input, findings });
 }

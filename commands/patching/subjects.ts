@@ -44,7 +44,9 @@ async function checkSeparateApprovers(
   if (!plan.policySnapshot.separateExclusionApprover && !policy.separateExclusionApprover) return;
   const mine = approversOf(context);
   const other = approversOf({ decisions: await listApprovalDecisions(tx, otherRequestId) });
-  const both = context.decisions.find((d) => d.decision === 'approve' && other.has(d.approverId) && mine.has(d.approverId));
+  const both = context.decisions.find(
+    (d) => d.decision === 'approve' && other.has(d.approverId) && mine.has(d.approverId),
+  );
   if (both) {
     throw new AppError(
       'forbidden',

@@ -50,7 +50,12 @@ function usable(slot: WindowSlot, after: Date, includeCurrent: boolean): boolean
   return includeCurrent ? slot.cutoffAt > after : slot.start >= after;
 }
 
-function nextCron(w: PatchWindow, index: number, after: Date, includeCurrent: boolean): WindowSlot | undefined {
+function nextCron(
+  w: PatchWindow,
+  index: number,
+  after: Date,
+  includeCurrent: boolean,
+): WindowSlot | undefined {
   const lookback = includeCurrent ? w.durationMinutes * MINUTE : 1;
   const it = CronExpressionParser.parse(w.cron!, {
     tz: w.timezone ?? 'UTC',
@@ -69,7 +74,12 @@ function nextCron(w: PatchWindow, index: number, after: Date, includeCurrent: bo
   return undefined;
 }
 
-function nextDate(w: PatchWindow, index: number, after: Date, includeCurrent: boolean): WindowSlot | undefined {
+function nextDate(
+  w: PatchWindow,
+  index: number,
+  after: Date,
+  includeCurrent: boolean,
+): WindowSlot | undefined {
   const starts = w.dates!.map((d) => new Date(d)).sort((a, b) => a.getTime() - b.getTime());
   for (const start of starts) {
     const slot = slotAt(start, w, index);
@@ -190,6 +200,8 @@ export function formatSlot(slot: Pick<WindowSlot, 'start' | 'end' | 'cutoffAt' |
   const end = localTime(slot.end, tz);
   const endShown = end.slice(0, 14) === start.slice(0, 14) ? end.slice(15) : end;
   const cutoff =
-    slot.cutoffAt.getTime() === slot.end.getTime() ? '' : ` (cutoff ${localTime(slot.cutoffAt, tz).slice(15)})`;
+    slot.cutoffAt.getTime() === slot.end.getTime()
+      ? ''
+      : ` (cutoff ${localTime(slot.cutoffAt, tz).slice(15)})`;
   return `${start}–${endShown} ${tz}${cutoff}`;
 }

@@ -77,8 +77,8 @@ export const AzureAccountSettings = z
   .object({
     ...common,
     subscriptionId: Guid,
-    tenantId: Guid.optional(),
-    clientId: Guid.optional().describe('the service principal (application) id'),
+    tenantId: Guid.describe('the Entra ID tenant of the service principal'),
+    clientId: Guid.describe('the service principal (application) id'),
     authorityHost: HttpsUrl.optional(),
     endpoint: HttpsUrl.optional().describe('Resource Manager endpoint override (sovereign clouds)'),
     tlsCa: z

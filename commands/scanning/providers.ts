@@ -49,11 +49,7 @@ export interface CloudProviderOptions {
    * Builds Azure's token source from the unsealed service principal. Default: the SDK's
    * ClientSecretCredential against Entra ID. Tests hand out a static token instead.
    */
-  azureCredential?: (input: {
-    tenantId?: string;
-    clientId?: string;
-    clientSecret: string;
-  }) => TokenCredential;
+  azureCredential?: (input: { tenantId: string; clientId: string; clientSecret: string }) => TokenCredential;
 }
 
 export interface CloudProviders {
@@ -126,7 +122,11 @@ function credentialsOf<T>(
   return opened.value;
 }
 
-/** One client per account, remade when the account changes; `dispose` releases a replaced one. */
+/**
+ * One client per account, remade when the account changes. A replaced client is left to the
+ * garbage collector rather than disposed, since scans that started before the change may still
+ * be using it; `clear` (at shutdown) disposes the current ones.
+ */
 function clientCache<C>(dispose: (client: C) => void) {
   const cache = new Map<number, Cached<C>>();
   return {
@@ -134,7 +134,6 @@ function clientCache<C>(dispose: (client: C) => void) {
       const fingerprint = fingerprintOf(account);
       const hit = cache.get(account.id);
       if (hit?.fingerprint === fingerprint) return hit.client;
-      if (hit) dispose(hit.client);
       const client = make();
       cache.set(account.id, { fingerprint, client });
       return client;

@@ -62,22 +62,97 @@ CREATE TABLE server_baseline_state (
 );
 
 -- ---------------------------------------------------------------- the evaluated state
--- One row per evaluated server. `since` moves only when `state` changes; reasons, counts and the
--- observed scan follow every evaluation that sees them change. Rows are written only on change.
+-- One row per evaluated server. `since` moves only when `state` changes. `next_check_at` is the
+-- next moment a threshold would be crossed with time alone (a pending update passing the
+-- standard, the scan going stale, a key reaching its rotation date).
 CREATE TABLE server_compliance_state (
   server_id          bigint PRIMARY KEY REFERENCES servers(id) ON DELETE CASCADE,
   project_id         bigint REFERENCES projects(id) ON DELETE SET NULL,
   state              text NOT NULL CHECK (state IN ('compliant', 'non-compliant', 'unknown')),
   since              timestamptz NOT NULL,
-  -- [{code, text, since}] for every reason that holds (unknown servers list why, too)
+  -- [{code, since, count?, items?}] for every reason that holds (unknown servers list why, too)
   reasons            jsonb NOT NULL DEFAULT '[]'::jsonb,
   reason_codes       text[] NOT NULL DEFAULT '{}',
   -- what the last evaluation saw, so the next one can tell "0 → N security updates"
   open_security      integer NOT NULL DEFAULT 0,
   last_good_scan_id  bigint,
+  next_check_at      timestamptz,
   updated_at         timestamptz NOT NULL
 );
 CREATE INDEX server_compliance_state_project_idx ON server_compliance_state (project_id, state);
+CREATE INDEX server_compliance_state_next_check_idx ON server_compliance_state (next_check_at)
+  WHERE next_check_at IS NOT NULL;
+
+-- Servers whose facts changed since they were last evaluated. Triggers on the fact tables mark
+-- them in the writer's own transaction, so evaluation looks only at these (plus those whose
+-- next_check_at came due) and is never behind. `seq` moves on every mark: evaluation removes a
+-- mark only if it is the one it saw, so a change during an evaluation is never lost. No foreign
+-- key: a server being deleted may be marked by the cascade, and evaluation drops such marks.
+CREATE SEQUENCE compliance_dirty_seq;
+CREATE TABLE compliance_dirty (
+  server_id  bigint PRIMARY KEY,
+  seq        bigint NOT NULL
+);
+
+CREATE FUNCTION compliance_mark_dirty(ids bigint[]) RETURNS void LANGUAGE sql AS $$
+  INSERT INTO compliance_dirty (server_id, seq)
+  SELECT DISTINCT id, nextval('compliance_dirty_seq') FROM unnest(ids) AS id WHERE id IS NOT NULL
+  ON CONFLICT (server_id) DO UPDATE SET seq = excluded.seq;
+$$;
+
+-- For tables with a server_id column.
+CREATE FUNCTION compliance_dirty_by_server_id() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    PERFORM compliance_mark_dirty(ARRAY[OLD.server_id]);
+  ELSIF TG_OP = 'UPDATE' THEN
+    PERFORM compliance_mark_dirty(ARRAY[NEW.server_id, OLD.server_id]);
+  ELSE
+    PERFORM compliance_mark_dirty(ARRAY[NEW.server_id]);
+  END IF;
+  RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER server_scan_state_compliance AFTER INSERT OR UPDATE ON server_scan_state
+  FOR EACH ROW EXECUTE FUNCTION compliance_dirty_by_server_id();
+CREATE TRIGGER server_update_state_compliance AFTER INSERT OR UPDATE ON server_update_state
+  FOR EACH ROW EXECUTE FUNCTION compliance_dirty_by_server_id();
+CREATE TRIGGER key_installations_compliance AFTER INSERT OR UPDATE OR DELETE ON key_installations
+  FOR EACH ROW EXECUTE FUNCTION compliance_dirty_by_server_id();
+CREATE TRIGGER server_key_audit_compliance AFTER INSERT OR UPDATE ON server_key_audit
+  FOR EACH ROW EXECUTE FUNCTION compliance_dirty_by_server_id();
+CREATE TRIGGER server_baseline_state_compliance AFTER INSERT OR UPDATE ON server_baseline_state
+  FOR EACH ROW EXECUTE FUNCTION compliance_dirty_by_server_id();
+
+CREATE FUNCTION compliance_dirty_server() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM compliance_mark_dirty(ARRAY[NEW.id]);
+  RETURN NULL;
+END;
+$$;
+CREATE TRIGGER servers_compliance AFTER INSERT OR UPDATE OF project_id ON servers
+  FOR EACH ROW EXECUTE FUNCTION compliance_dirty_server();
+
+-- A key retired, re-dated or given its own policy changes every server it is installed on.
+CREATE FUNCTION compliance_dirty_key() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM compliance_mark_dirty(ARRAY(
+    SELECT server_id FROM key_installations WHERE key_id = NEW.id AND removed_at IS NULL));
+  RETURN NULL;
+END;
+$$;
+CREATE TRIGGER keys_compliance AFTER UPDATE OF retired_at, rotate_every_ms, created_at, kind ON keys
+  FOR EACH ROW EXECUTE FUNCTION compliance_dirty_key();
+
+INSERT INTO compliance_dirty (server_id, seq) SELECT id, nextval('compliance_dirty_seq') FROM servers;
+
+-- The standards each project was last evaluated against (project_key 0: servers in no project).
+-- A different hash (settings edited, or new defaults in a new version) re-evaluates the project.
+CREATE TABLE compliance_standards_seen (
+  project_key  bigint PRIMARY KEY,
+  hash         text NOT NULL
+);
 
 -- Every change-only alert sent, keyed so that each fires once (across replicas, too).
 CREATE TABLE compliance_alerts (
@@ -119,8 +194,15 @@ CREATE TABLE compliance_digests (
 );
 
 -- Down Migration
-DROP TABLE compliance_digests, compliance_daily, compliance_alerts, server_compliance_state,
-  server_baseline_state, server_key_audit;
+DROP TRIGGER keys_compliance ON keys;
+DROP TRIGGER servers_compliance ON servers;
+DROP TRIGGER key_installations_compliance ON key_installations;
+DROP TRIGGER server_scan_state_compliance ON server_scan_state;
+DROP TRIGGER server_update_state_compliance ON server_update_state;
+DROP TABLE compliance_digests, compliance_daily, compliance_alerts, compliance_standards_seen, compliance_dirty,
+  server_compliance_state, server_baseline_state, server_key_audit;
+DROP FUNCTION compliance_dirty_key, compliance_dirty_server, compliance_dirty_by_server_id, compliance_mark_dirty;
+DROP SEQUENCE compliance_dirty_seq;
 DROP TRIGGER patch_run_servers_note_update ON patch_run_servers;
 DROP TRIGGER findings_resolved_note_update ON findings_resolved;
 DROP FUNCTION server_update_state_note_patched, server_update_state_note_resolved;

@@ -96,11 +96,26 @@ describe('accounts API', () => {
     const plainHttp = await call('POST', adminToken, {
       name: 'az',
       provider: 'azure',
-      config: { subscriptionId: '6f0c2d1e-1a2b-4c3d-9e8f-0123456789ab', endpoint: 'http://127.0.0.1:1' },
+      config: {
+        subscriptionId: '6f0c2d1e-1a2b-4c3d-9e8f-0123456789ab',
+        tenantId: '11111111-2222-3333-4444-555555555555',
+        clientId: '66666666-7777-8888-9999-000000000000',
+        endpoint: 'http://127.0.0.1:1',
+      },
       credentials: { clientSecret: SECRET },
     });
     expect(plainHttp.status).toBe(400);
     expect(plainHttp.body.error?.details?.issues?.map((i) => i.path)).toEqual(['config.endpoint']);
+    const noSecret = await call('POST', adminToken, {
+      name: 'az',
+      provider: 'azure',
+      config: {
+        subscriptionId: '6f0c2d1e-1a2b-4c3d-9e8f-0123456789ab',
+        tenantId: '11111111-2222-3333-4444-555555555555',
+        clientId: '66666666-7777-8888-9999-000000000000',
+      },
+    });
+    expect(noSecret.body.error?.details?.issues?.map((i) => i.path)).toEqual(['credentials']);
     const badKey = await call('POST', adminToken, {
       name: 'aws-3',
       provider: 'aws',

@@ -1,10 +1,10 @@
 import { z } from 'zod';
+import { ProjectSlug } from '../../../commands/inventory/schema.js';
 import { buildPlan } from '../../../commands/patching/build.js';
 import type { PatchPlan, PatchPlanItem } from '../../../commands/patching/plans.js';
 import { PatchPolicy } from '../../../commands/patching/policy.js';
 import { showPatchPolicy, updatePatchPolicy } from '../../../commands/patching/policy-store.js';
 import { getPlanFor, listPlans, MAX_PLAN_PAGE } from '../../../commands/patching/queries.js';
-import { ProjectSlug } from '../../../commands/inventory/schema.js';
 import type { PlanStatus } from '../../../storage/patching.js';
 import { type ApiRoute, defineRoute } from '../registry.js';
 
@@ -37,7 +37,10 @@ const PolicyView = z.object({
   policy: PatchPolicy,
   updatedAt: Timestamp.nullable(),
   updatedBy: z.string().nullable(),
-  superseded: z.array(z.int()).optional().describe('plans superseded by this change (they need a new approval)'),
+  superseded: z
+    .array(z.int())
+    .optional()
+    .describe('plans superseded by this change (they need a new approval)'),
 });
 
 const PlanView = z.object({
@@ -93,7 +96,11 @@ function planView(
     hash: plan.hash,
     window:
       plan.windowStart && plan.windowEnd && plan.cutoffAt
-        ? { start: plan.windowStart.toISOString(), end: plan.windowEnd.toISOString(), cutoffAt: plan.cutoffAt.toISOString() }
+        ? {
+            start: plan.windowStart.toISOString(),
+            end: plan.windowEnd.toISOString(),
+            cutoffAt: plan.cutoffAt.toISOString(),
+          }
         : null,
     approvalRequestId: plan.approvalRequestId,
     exclusionRequestId: plan.exclusionRequestId,
@@ -142,7 +149,10 @@ const BuildBody = z
     project: ProjectSlug,
     kind: z.enum(['scheduled', 'now', 'cve']).default('scheduled'),
     cve: z.string().max(40).optional().describe('for kind cve: the CVE id'),
-    skipExcluded: z.boolean().default(false).describe('leave excluded packages out instead of asking for their approval'),
+    skipExcluded: z
+      .boolean()
+      .default(false)
+      .describe('leave excluded packages out instead of asking for their approval'),
   })
   .strict();
 const BuildResult = z.object({
@@ -217,11 +227,23 @@ export const patchingRoutes: readonly ApiRoute[] = [
       const built = await buildPlan(
         deps,
         actor,
-        { project: body.project, kind: body.kind, skipExcluded: body.skipExcluded, ...(body.cve ? { cve: body.cve } : {}) },
+        {
+          project: body.project,
+          kind: body.kind,
+          skipExcluded: body.skipExcluded,
+          ...(body.cve ? { cve: body.cve } : {}),
+        },
         meta,
       );
       if (built.outcome === 'empty') {
-        return { outcome: 'empty', plan: null, items: [], rescanned: built.rescanned, supersededPlan: null, notes: built.notes as Record<string, unknown> };
+        return {
+          outcome: 'empty' as const,
+          plan: null,
+          items: [],
+          rescanned: built.rescanned,
+          supersededPlan: null,
+          notes: built.notes as Record<string, unknown>,
+        };
       }
       return {
         outcome: built.outcome,
@@ -242,7 +264,12 @@ export const patchingRoutes: readonly ApiRoute[] = [
     query: z.object({
       project: ProjectSlug.optional(),
       status: z.enum(STATUSES).optional(),
-      before: z.coerce.number().int().min(1).optional().describe('only plans with a smaller id (the next page)'),
+      before: z.coerce
+        .number()
+        .int()
+        .min(1)
+        .optional()
+        .describe('only plans with a smaller id (the next page)'),
       limit: z.coerce.number().int().min(1).max(MAX_PLAN_PAGE).optional(),
     }),
     response: z.object({ items: z.array(PlanView), nextBefore: z.int().nullable() }),
