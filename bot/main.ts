@@ -8,8 +8,10 @@ import { Hono } from 'hono';
 import { accessApprovalSubjects } from '../commands/access/subjects.js';
 import { createAccessDeliverer } from '../commands/access/work.js';
 import { createApprovalSubjects } from '../commands/approvals/subjects.js';
+import { createRemediationDeliverer, remediationSubject } from '../commands/baselines/remediate.js';
 import type { Deps } from '../commands/deps.js';
 import { createRegistry } from '../commands/index.js';
+import { createReportMailDeliverer } from '../commands/reports/email.js';
 import { resumeInterruptedRuns } from '../commands/patching/resume.js';
 import { patchRestoreSubject } from '../commands/patching/rollback.js';
 import { patchApprovalSubjects } from '../commands/patching/subjects.js';
@@ -26,7 +28,9 @@ import {
   createTicketHooks,
   createTicketSystem,
 } from '../integrations/tickets/index.js';
+import { createMailer } from '../integrations/mail/index.js';
 import { approvalsSweepJob } from '../jobs/approvals-sweep.js';
+import { baselineDueJob } from '../jobs/baseline-due.js';
 import { complianceDigestJob } from '../jobs/compliance-digest.js';
 import { complianceEvaluateJob } from '../jobs/compliance-evaluate.js';
 import { discoveryJob } from '../jobs/discovery.js';
@@ -38,6 +42,7 @@ import { patchAutoApproveJob } from '../jobs/patch-auto-approve.js';
 import { patchHeadsUpJob } from '../jobs/patch-heads-up.js';
 import { patchResumeJob, patchRunJob } from '../jobs/patch-run.js';
 import { patchWindowJob } from '../jobs/patch-window.js';
+import { reportsEmailJob } from '../jobs/reports-email.js';
 import { scanDueJob } from '../jobs/scan-project.js';
 import { createScheduler, type Scheduler } from '../jobs/scheduler.js';
 import { scriptRunsSweepJob } from '../jobs/script-runs-sweep.js';
@@ -55,6 +60,7 @@ import { createChatDeliverer } from './chat/deliver.js';
 import type { Platform } from './chat/model.js';
 import { createConsolePlatform } from './console/platform.js';
 import { createConsoleRoutes } from './console/routes.js';
+import { createDashboardRoutes } from './dashboard/routes.js';
 import type { AppEnv } from './http/context.js';
 import { createSlackApp, createSlackChat } from './slack/index.js';
 import { createTeamsApp, createTeamsChat } from './teams/index.js';
@@ -248,6 +254,13 @@ export async function startWarden(options: WardenOptions): Promise<Warden> {
     // Script runs start after the commit that queued them; webhooks go out signed (commands/scripts, commands/webhooks).
     deliverers['sop-run'] = createScriptRunner(() => deps).deliverer;
     deliverers.webhook = createWebhookDeliverer({ sql: db.sql, clock, vault: () => deps.vault });
+    // Approved baseline remediations run after the commit; scheduled report e-mails go out over SMTP when configured.
+    deliverers['baseline-remediation'] = createRemediationDeliverer(() => deps);
+    const mailer = config.mail ? createMailer(config.mail) : undefined;
+    if (mailer) {
+      deliverers.mail = createReportMailDeliverer(() => deps, mailer);
+      teardown.push({ name: 'mailer', run: async () => mailer.close() });
+    }
     // Slack's outgoing side exists before the deps, because the outbox worker needs its deliverer.
     const slackChat = config.slack ? createSlackChat(config.slack, { sql: db.sql, clock, log }) : undefined;
     if (slackChat) {
@@ -290,6 +303,7 @@ export async function startWarden(options: WardenOptions): Promise<Warden> {
         scriptRunSubject,
         ...patchApprovalSubjects,
         patchRestoreSubject,
+        remediationSubject,
       ]),
       targets: createTargetFactory(),
       // AWS SSM and Azure targets and discovery, from each account's settings and sealed credentials.
@@ -322,6 +336,9 @@ export async function startWarden(options: WardenOptions): Promise<Warden> {
         patchHeadsUpJob,
         patchRunJob,
         patchResumeJob,
+        // Baselines run after each successful scan; report e-mails only when SMTP is configured.
+        baselineDueJob,
+        ...(mailer ? [reportsEmailJob] : []),
       ],
       embedded: config.embedded,
     });
@@ -345,6 +362,8 @@ export async function startWarden(options: WardenOptions): Promise<Warden> {
     const mounts: { path: string; app: Hono<AppEnv> }[] = [];
     // POST /hooks/jira or /hooks/servicenow: a change rejected there cancels its approval here.
     if (tickets) mounts.push({ path: '/', app: createTicketHooks(deps, config.tickets) });
+    // GET /dashboard…: signed-link or API-token access only (bot/dashboard).
+    mounts.push({ path: '/', app: new Hono<AppEnv>().route('/', createDashboardRoutes({ deps })) });
     if (config.console) {
       // route() adopts a sub-app of any context type: the console's routes use none of AppEnv.
       mounts.push({ path: '/', app: new Hono<AppEnv>().route('/', createConsoleRoutes({ deps, registry })) });

@@ -2,7 +2,9 @@ import { accessCommands, accessForms } from './access/chat.js';
 import { approvalActions } from './approvals/actions.js';
 import { auditReportCommand } from './audit/report-chat.js';
 import { approvalCommands } from './approvals/commands.js';
+import { baselineActions, baselineCommands } from './baselines/chat.js';
 import { complianceCommands } from './compliance/chat.js';
+import { dashboardCommand, dashboardOpenAction } from './compliance/dashboard-link.js';
 import { createHelpCommand } from './help/index.js';
 import { inventoryCommands } from './inventory/chat.js';
 import { keysCommands } from './keys/chat.js';
@@ -32,10 +34,14 @@ export function createRegistry(): Registry {
     ...patchingCommands,
     ...patchRunCommands,
     ...complianceCommands,
+    dashboardCommand,
+    ...baselineCommands,
     // capabilities: add CommandSpecs here, one line each
   ];
   const actions: ActionSpec[] = [
     ...approvalActions,
+    ...baselineActions,
+    dashboardOpenAction,
     // capabilities: add ActionSpecs here, one line each
   ];
   const forms: FormSpec[] = [

@@ -29,40 +29,10 @@ export function lastUpdateAt(sql: Queryable, alias = 'u'): postgres.Fragment {
   return sql`greatest(${sql(alias)}.last_patched_at, ${sql(alias)}.last_resolved_at)`;
 }
 
-/** Per project: the key-rotation interval (ms, for due dates in SQL) and a hash of its standards. */
-export interface ProjectPolicies {
-  byProject: ReadonlyMap<number, { rotateMs: number; standardsHash: string }>;
-  fallback: { rotateMs: number; standardsHash: string };
-}
-
-/** Rotation due dates of the live rotating keys installed on each server: first, next to come, and how many are past. */
-function keysDue(
-  sql: Queryable,
-  policies: ProjectPolicies,
-  now: Date,
-  projectId?: number,
-): postgres.Fragment {
-  const rows = [...policies.byProject].map(([project_id, p]) => ({
-    project_id,
-    ms: p.rotateMs,
-    hash: p.standardsHash,
-  }));
-  return sql`
-    std as (select * from jsonb_to_recordset(${sql.json(rows as never)}) as r(project_id bigint, ms bigint, hash text)),
-    kd as (
-      select x.server_id, min(x.due_at) as due_at, min(x.due_at) filter (where x.due_at >= ${now}::timestamptz) as next_due,
-             (count(*) filter (where x.due_at < ${now}::timestamptz))::int as overdue
-      from (
-        select ki.server_id,
-               k.created_at + coalesce(k.rotate_every_ms, r.ms, ${policies.fallback.rotateMs}::bigint)
-                 * interval '1 millisecond' as due_at
-        from key_installations ki
-        join keys k on k.id = ki.key_id and k.retired_at is null and (k.kind = 'service' or k.rotate_every_ms is not null)
-        join servers s2 on s2.id = ki.server_id
-        left join std r on r.project_id = s2.project_id
-        where ki.removed_at is null ${projectId !== undefined ? sql`and s2.project_id = ${projectId}` : sql``}
-      ) x
-      group by x.server_id)`;
+/** Per project: the key-rotation interval (ms), for the due-date arithmetic in SQL. */
+export interface RotationPolicies {
+  byProject: ReadonlyMap<number, number>;
+  defaultMs: number;
 }
 
 /** What the last evaluation stored about a server. */
@@ -74,6 +44,7 @@ export interface StoredReason {
 }
 
 export interface StoredComplianceState {
+  projectId: number | null;
   state: ComplianceState;
   since: Date;
   reasons: StoredReason[];
@@ -103,6 +74,8 @@ export interface ServerComplianceFacts {
   keyAuditAt: Date | null;
   baselineFailing: string[] | null;
   baselineCheckedAt: Date | null;
+  /** The change mark this evaluation consumes (null: looked at because a threshold came due). */
+  dirtySeq: number | null;
   prev: StoredComplianceState | null;
 }
 
@@ -112,61 +85,73 @@ interface FactsRow extends Omit<ServerComplianceFacts, 'prev'> {
   prevReasons: StoredReason[] | null;
   prevOpenSecurity: number | null;
   prevLastGoodScanId: number | null;
+  prevProjectId: number | null;
 }
 
 export interface FactsInput {
   now: Date;
-  policies: ProjectPolicies;
+  rotation: RotationPolicies;
+  /** Only this project's servers. */
   projectId?: number;
+  /** Projects to look at whole (their standards changed); null stands for servers in no project. */
+  wholeProjects?: readonly (number | null)[];
 }
 
 /**
- * The main evaluation query. Only servers that need a look come back: never evaluated, a fact
- * changed since the stored snapshot (scan, update, keys, audit, baseline, project, standards),
- * or a threshold may have been crossed with time (next_check_at passed).
+ * The main evaluation query. It looks only at the servers that need it: marked in
+ * compliance_dirty by a change of their facts (scan, update, keys, audit, baseline, project), or
+ * whose next_check_at came due, or in a project whose standards changed.
  */
 function factsQuery(sql: Queryable, input: FactsInput, prefix: postgres.Fragment) {
+  const rot = [...input.rotation.byProject].map(([project_id, ms]) => ({ project_id, ms }));
+  const whole = (input.wholeProjects ?? []).filter((id): id is number => id !== null);
+  const wholeUnassigned = (input.wholeProjects ?? []).includes(null);
+  const inProject = input.projectId !== undefined ? sql`and s.project_id = ${input.projectId}` : sql``;
   return sql<FactsRow[]>`
     ${prefix}
-    with ${keysDue(sql, input.policies, input.now, input.projectId)},
-    f as (
-      select s.id, s.name, s.project_id, s.created_at, st.last_good_scan_at, st.last_good_scan_id,
-             st.open_total, st.open_security,
-             least(st.oldest_open_security_first_seen_at, st.oldest_open_critical_first_seen_at) as oldest_urgent,
-             ${lastUpdateAt(sql)} as last_update_at, kd.due_at, kd.next_due, coalesce(kd.overdue, 0) as overdue,
-             ka.unknown_keys, ka.audited_at, b.failing_checks, b.checked_at,
-             coalesce(std.hash, ${input.policies.fallback.standardsHash}) as standards_hash
-      from servers s
-      left join server_scan_state st on st.server_id = s.id
-      left join server_update_state u on u.server_id = s.id
-      left join kd on kd.server_id = s.id
-      left join server_key_audit ka on ka.server_id = s.id
-      left join server_baseline_state b on b.server_id = s.id
-      left join std on std.project_id = s.project_id
-      ${input.projectId !== undefined ? sql`where s.project_id = ${input.projectId}` : sql``}
+    with cand as (
+      select server_id from compliance_dirty
+      union select server_id from server_compliance_state where next_check_at <= ${input.now}::timestamptz
+      ${whole.length > 0 ? sql`union select id from servers where project_id = any(${whole})` : sql``}
+      ${wholeUnassigned ? sql`union select id from servers where project_id is null` : sql``}
+    ),
+    c as (select s.* from cand join servers s on s.id = cand.server_id where true ${inProject}),
+    rot as (select * from jsonb_to_recordset(${sql.json(rot as never)}) as r(project_id bigint, ms bigint)),
+    kd as (
+      select x.server_id, min(x.due_at) as due_at,
+             min(x.due_at) filter (where x.due_at >= ${input.now}::timestamptz) as next_due,
+             (count(*) filter (where x.due_at < ${input.now}::timestamptz))::int as overdue
+      from (
+        select ki.server_id,
+               k.created_at + coalesce(k.rotate_every_ms, r.ms, ${input.rotation.defaultMs}::bigint)
+                 * interval '1 millisecond' as due_at
+        from c
+        join key_installations ki on ki.server_id = c.id and ki.removed_at is null
+        join keys k on k.id = ki.key_id and k.retired_at is null and (k.kind = 'service' or k.rotate_every_ms is not null)
+        left join rot r on r.project_id = c.project_id
+      ) x
+      group by x.server_id
     )
-    select f.id as "serverId", f.name as "serverName", f.project_id as "projectId", f.created_at as "createdAt",
-      f.last_good_scan_at as "lastGoodScanAt", f.last_good_scan_id as "lastGoodScanId",
-      coalesce(f.open_total, 0) as "openTotal", coalesce(f.open_security, 0) as "openSecurity",
-      f.oldest_urgent as "oldestUrgentAt", f.last_update_at as "lastUpdateAt",
-      f.due_at as "keyDueAt", f.next_due as "keyNextDueAt", f.overdue as "keysOverdue",
-      f.unknown_keys as "unknownKeys", f.audited_at as "keyAuditAt",
-      f.failing_checks as "baselineFailing", f.checked_at as "baselineCheckedAt",
+    select c.id as "serverId", c.name as "serverName", c.project_id as "projectId", c.created_at as "createdAt",
+      st.last_good_scan_at as "lastGoodScanAt", st.last_good_scan_id as "lastGoodScanId",
+      coalesce(st.open_total, 0) as "openTotal", coalesce(st.open_security, 0) as "openSecurity",
+      least(st.oldest_open_security_first_seen_at, st.oldest_open_critical_first_seen_at) as "oldestUrgentAt",
+      ${lastUpdateAt(sql)} as "lastUpdateAt",
+      kd.due_at as "keyDueAt", kd.next_due as "keyNextDueAt", coalesce(kd.overdue, 0) as "keysOverdue",
+      ka.unknown_keys as "unknownKeys", ka.audited_at as "keyAuditAt",
+      b.failing_checks as "baselineFailing", b.checked_at as "baselineCheckedAt",
+      d.seq as "dirtySeq",
       cs.state as "prevState", cs.since as "prevSince", cs.reasons as "prevReasons",
-      cs.open_security as "prevOpenSecurity", cs.last_good_scan_id as "prevLastGoodScanId"
-    from f
-    left join server_compliance_state cs on cs.server_id = f.id
-    where cs.server_id is null
-       or cs.next_check_at <= ${input.now}::timestamptz
-       or cs.project_id is distinct from f.project_id
-       or cs.last_good_scan_id is distinct from f.last_good_scan_id
-       or cs.seen_update_at is distinct from f.last_update_at
-       or cs.seen_key_due_at is distinct from f.due_at
-       or cs.seen_key_next_due_at is distinct from f.next_due
-       or cs.seen_keys_overdue <> f.overdue
-       or cs.seen_key_audit_at is distinct from f.audited_at
-       or cs.seen_baseline_at is distinct from f.checked_at
-       or cs.standards_hash <> f.standards_hash`;
+      cs.open_security as "prevOpenSecurity", cs.last_good_scan_id as "prevLastGoodScanId",
+      cs.project_id as "prevProjectId"
+    from c
+    left join server_scan_state st on st.server_id = c.id
+    left join server_update_state u on u.server_id = c.id
+    left join kd on kd.server_id = c.id
+    left join server_key_audit ka on ka.server_id = c.id
+    left join server_baseline_state b on b.server_id = c.id
+    left join compliance_dirty d on d.server_id = c.id
+    left join server_compliance_state cs on cs.server_id = c.id`;
 }
 
 /** The servers to evaluate now, of one project or the whole fleet (see factsQuery). */
@@ -175,19 +160,22 @@ export async function listComplianceFacts(
   input: FactsInput,
 ): Promise<ServerComplianceFacts[]> {
   const rows = await factsQuery(sql, input, sql``);
-  return rows.map(({ prevState, prevSince, prevReasons, prevOpenSecurity, prevLastGoodScanId, ...f }) => ({
-    ...f,
-    prev:
-      prevState === null
-        ? null
-        : {
-            state: prevState,
-            since: prevSince!,
-            reasons: prevReasons ?? [],
-            openSecurity: prevOpenSecurity ?? 0,
-            lastGoodScanId: prevLastGoodScanId,
-          },
-  }));
+  return rows.map(
+    ({ prevState, prevSince, prevReasons, prevOpenSecurity, prevLastGoodScanId, prevProjectId, ...f }) => ({
+      ...f,
+      prev:
+        prevState === null
+          ? null
+          : {
+              projectId: prevProjectId,
+              state: prevState,
+              since: prevSince!,
+              reasons: prevReasons ?? [],
+              openSecurity: prevOpenSecurity ?? 0,
+              lastGoodScanId: prevLastGoodScanId,
+            },
+    }),
+  );
 }
 
 /** The plan of the main evaluation query, executed (for bench/compliance). */
@@ -199,6 +187,47 @@ export async function explainComplianceFacts(sql: Queryable, input: FactsInput):
   return rows.map((r) => r['QUERY PLAN'] ?? '');
 }
 
+/**
+ * Removes the change marks an evaluation consumed, after it committed and in a statement of its
+ * own (so it never holds these rows while waiting on other locks): a mark that moved since is a
+ * newer change and stays. Marks of deleted servers go too.
+ */
+export async function clearDirtyMarks(
+  sql: Queryable,
+  consumed: readonly { serverId: number; seq: number }[],
+): Promise<void> {
+  if (consumed.length === 0) return;
+  const json = consumed.map((c) => ({ server_id: c.serverId, seq: c.seq }));
+  await sql`
+    delete from compliance_dirty d
+    using jsonb_to_recordset(${sql.json(json as never)}) as r(server_id bigint, seq bigint)
+    where d.server_id = r.server_id and d.seq = r.seq`;
+}
+
+/** Change marks left by servers that no longer exist. */
+export async function clearOrphanDirtyMarks(sql: Queryable): Promise<void> {
+  await sql`delete from compliance_dirty d where not exists (select 1 from servers s where s.id = d.server_id)`;
+}
+
+/** The standards hash each project was last evaluated against (key 0: servers in no project). */
+export async function listStandardsSeen(sql: Queryable): Promise<Map<number, string>> {
+  const rows = await sql<{ key: number; hash: string }[]>`
+    select project_key as key, hash from compliance_standards_seen`;
+  return new Map(rows.map((r) => [r.key, r.hash]));
+}
+
+export async function saveStandardsSeen(
+  sql: Queryable,
+  seen: readonly { key: number; hash: string }[],
+): Promise<void> {
+  if (seen.length === 0) return;
+  const json = seen.map((s) => ({ project_key: s.key, hash: s.hash }));
+  await sql`
+    insert into compliance_standards_seen (project_key, hash)
+    select r.project_key, r.hash from jsonb_to_recordset(${sql.json(json as never)}) as r(project_key bigint, hash text)
+    on conflict (project_key) do update set hash = excluded.hash`;
+}
+
 export interface ComplianceStateWrite {
   serverId: number;
   projectId: number | null;
@@ -208,18 +237,7 @@ export interface ComplianceStateWrite {
   openSecurity: number;
   lastGoodScanId: number | null;
   nextCheckAt: Date | null;
-  seen: {
-    updateAt: Date | null;
-    keyDueAt: Date | null;
-    keyNextDueAt: Date | null;
-    keysOverdue: number;
-    keyAuditAt: Date | null;
-    baselineAt: Date | null;
-  };
-  standardsHash: string;
 }
-
-const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
 /** Writes the evaluated rows, in one statement. */
 export async function saveComplianceStates(
@@ -236,35 +254,21 @@ export async function saveComplianceStates(
     reasons: r.reasons,
     open_security: r.openSecurity,
     last_good_scan_id: r.lastGoodScanId,
-    next_check_at: iso(r.nextCheckAt),
-    seen_update_at: iso(r.seen.updateAt),
-    seen_key_due_at: iso(r.seen.keyDueAt),
-    seen_key_next_due_at: iso(r.seen.keyNextDueAt),
-    seen_keys_overdue: r.seen.keysOverdue,
-    seen_key_audit_at: iso(r.seen.keyAuditAt),
-    seen_baseline_at: iso(r.seen.baselineAt),
-    standards_hash: r.standardsHash,
+    next_check_at: r.nextCheckAt ? r.nextCheckAt.toISOString() : null,
   }));
   await sql`
     insert into server_compliance_state as c (server_id, project_id, state, since, reasons, reason_codes, open_security,
-      last_good_scan_id, next_check_at, seen_update_at, seen_key_due_at, seen_key_next_due_at, seen_keys_overdue,
-      seen_key_audit_at, seen_baseline_at, standards_hash, updated_at)
+      last_good_scan_id, next_check_at, updated_at)
     select r.server_id, r.project_id, r.state, r.since, r.reasons,
            array(select e ->> 'code' from jsonb_array_elements(r.reasons) e), r.open_security, r.last_good_scan_id,
-           r.next_check_at, r.seen_update_at, r.seen_key_due_at, r.seen_key_next_due_at, r.seen_keys_overdue,
-           r.seen_key_audit_at, r.seen_baseline_at, r.standards_hash, ${at}::timestamptz
+           r.next_check_at, ${at}::timestamptz
     from jsonb_to_recordset(${sql.json(json as never)}) as r(server_id bigint, project_id bigint, state text,
-         since timestamptz, reasons jsonb, open_security integer, last_good_scan_id bigint, next_check_at timestamptz,
-         seen_update_at timestamptz, seen_key_due_at timestamptz, seen_key_next_due_at timestamptz,
-         seen_keys_overdue integer, seen_key_audit_at timestamptz, seen_baseline_at timestamptz, standards_hash text)
+         since timestamptz, reasons jsonb, open_security integer, last_good_scan_id bigint, next_check_at timestamptz)
     on conflict (server_id) do update set
       project_id = excluded.project_id, state = excluded.state, since = excluded.since, reasons = excluded.reasons,
       reason_codes = excluded.reason_codes, open_security = excluded.open_security,
       last_good_scan_id = excluded.last_good_scan_id, next_check_at = excluded.next_check_at,
-      seen_update_at = excluded.seen_update_at, seen_key_due_at = excluded.seen_key_due_at,
-      seen_key_next_due_at = excluded.seen_key_next_due_at, seen_keys_overdue = excluded.seen_keys_overdue,
-      seen_key_audit_at = excluded.seen_key_audit_at, seen_baseline_at = excluded.seen_baseline_at,
-      standards_hash = excluded.standards_hash, updated_at = excluded.updated_at`;
+      updated_at = excluded.updated_at`;
 }
 
 // ---------------------------------------------------------------- alerts

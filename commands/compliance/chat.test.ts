@@ -95,6 +95,28 @@ describe('/warden compliance', () => {
   });
 });
 
+describe('incremental evaluation', () => {
+  it('looks again only at servers whose facts changed: a retired key, a move to another project', async () => {
+    await evaluateCompliance(deps);
+    expect(await evaluateCompliance(deps)).toEqual({ evaluated: 0, changed: 0, alerts: 0 });
+    const cache01 = fleet.servers['cache-01']!;
+    await db.current.sql`
+      update keys set retired_at = ${NOW}, retired_reason = 'rotated'
+      where id in (select key_id from key_installations where server_id = ${cache01})`;
+    await db.current
+      .sql`update servers set project_id = ${fleet.stagingId} where id = ${fleet.servers['db-03']!}`;
+    expect(await evaluateCompliance(deps)).toEqual({ evaluated: 2, changed: 2, alerts: 0 });
+    const rows = await db.current.sql`
+      select s.name, c.state, c.project_id as "projectId" from server_compliance_state c
+      join servers s on s.id = c.server_id where s.id in (${cache01}, ${fleet.servers['db-03']!}) order by s.name`;
+    expect(rows).toEqual([
+      { name: 'cache-01', state: 'compliant', projectId: fleet.prodId },
+      { name: 'db-03', state: 'unknown', projectId: fleet.stagingId },
+    ]);
+    expect(await evaluateCompliance(deps)).toEqual({ evaluated: 0, changed: 0, alerts: 0 });
+  });
+});
+
 describe('baseline drift, reported by the baselines capability', () => {
   it('makes the server non-compliant and alerts once per drift, not on every run', async () => {
     const server = fleet.servers['web-01']!;

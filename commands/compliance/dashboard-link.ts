@@ -8,7 +8,7 @@ import { recordEvent } from '../audit/trail.js';
 import type { Deps } from '../deps.js';
 import { holdsAnywhere } from '../inventory/scope.js';
 import { type Actor, authorize } from '../rbac/authorize.js';
-import type { CommandSpec } from '../registry.js';
+import type { ActionSpec, CommandSpec } from '../registry.js';
 
 /**
  * Short-lived signed links to the dashboard. A link carries `v1.<user id>.<expiry>.<scope>.<mac>`,
@@ -182,4 +182,10 @@ export const dashboardCommand: CommandSpec = {
       },
     };
   },
+};
+
+/** Slack reports clicks on link buttons too; opening the link needs nothing from Warden. */
+export const dashboardOpenAction: ActionSpec = {
+  prefix: 'dashboard.open',
+  run: async () => ({}),
 };

@@ -1,5 +1,4 @@
 import type { Notification, Reply } from '../../bot/chat/model.js';
-import { compliancePlannerSettings } from '../../storage/compliance.js';
 import {
   claimDigest,
   countStatesByProject,
@@ -43,11 +42,13 @@ type DigestDeps = Pick<Deps, 'sql' | 'clock' | 'chatPlatforms'>;
 export async function collectDigest(deps: DigestDeps, ps: ProjectStandards, now: Date): Promise<DigestData> {
   const { project, standards } = ps;
   await evaluateCompliance(deps, { projectId: project.id });
+  const day = localMoment(now, standards.digest.timezone).day;
   return withTx(deps.sql, async (tx) => {
-    const days = await rollupToday(tx, [{ id: project.id, standards }], now);
-    const day = days.get(project.id) ?? localMoment(now, standards.digest.timezone).day;
-    await compliancePlannerSettings(tx);
-    const previous = (await previousDigestAt(tx, project.id, day)) ?? new Date(now.getTime() - DAY);
+    const [, previousAt] = await Promise.all([
+      rollupToday(tx, [{ id: project.id, standards }], now),
+      previousDigestAt(tx, project.id, day),
+    ]);
+    const previous = previousAt ?? new Date(now.getTime() - DAY);
     const [counts, trend, crossed, worst, approvals, grants, keys] = await Promise.all([
       countStatesByProject(tx, [project.id]),
       loadTrend(tx, project.id, day, TREND_DAYS),

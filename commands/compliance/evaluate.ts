@@ -1,10 +1,14 @@
 import {
   type ComplianceStateWrite,
+  clearDirtyMarks,
   compliancePlannerSettings,
   listComplianceFacts,
+  listStandardsSeen,
   lockComplianceEvaluation,
-  type ProjectPolicies,
+  type RotationPolicies,
+  type StoredReason,
   saveComplianceStates,
+  saveStandardsSeen,
 } from '../../storage/compliance.js';
 import { listProjectSettings, type ProjectSettingsRow } from '../../storage/compliance-digest.js';
 import { type Queryable, withTx } from '../../storage/db.js';
@@ -14,15 +18,17 @@ import { enteredAt, evaluateServer, nextCheckAt, toStoredReasons } from './rules
 import { type ComplianceStandards, complianceStandards, standardsHash } from './standards.js';
 
 /**
- * Evaluates every server (or one project's) against its project's standards, in one
- * transaction: one query returns the servers whose facts changed or whose next threshold came
- * due, the rules run on those in memory, and their rows are written back with the change-only
- * alerts they raise. `since` moves only when the state changes.
+ * Evaluates the servers that need it against their project's standards, in one transaction: one
+ * query returns the servers whose facts changed (marked by triggers in the writers' own
+ * transactions), whose next threshold came due, or whose project's standards changed; the rules
+ * run on those in memory; their rows are written back with the change-only alerts they raise.
+ * Every other server's stored state is still exact: nothing about it changed, and no threshold
+ * passed. `since` moves only when the state changes.
  */
 export interface EvaluationSummary {
-  /** Servers looked at: never evaluated, a fact changed, or a threshold due (see listComplianceFacts). */
+  /** Servers looked at (a fact changed, a threshold came due, the standards changed, or never evaluated). */
   evaluated: number;
-  /** State rows written. */
+  /** State rows whose state, reasons or observed counts changed. */
   changed: number;
   /** Change-only alerts sent. */
   alerts: number;
@@ -47,19 +53,33 @@ export async function loadStandards(
 }
 
 /** What the evaluation query needs of each project's standards. */
-export function policiesOf(
+export function rotationOf(
   byProject: ReadonlyMap<number, ProjectStandards>,
   fallback: ComplianceStandards,
-): ProjectPolicies {
+): RotationPolicies {
   return {
-    byProject: new Map(
-      [...byProject].map(([id, p]) => [
-        id,
-        { rotateMs: p.standards.keyRotationMs, standardsHash: standardsHash(p.standards) },
-      ]),
-    ),
-    fallback: { rotateMs: fallback.keyRotationMs, standardsHash: standardsHash(fallback) },
+    byProject: new Map([...byProject].map(([id, p]) => [id, p.standards.keyRotationMs])),
+    defaultMs: fallback.keyRotationMs,
   };
+}
+
+/** Projects (key 0: no project) whose standards differ from those their servers were evaluated against. */
+function changedStandards(
+  seen: ReadonlyMap<number, string>,
+  byProject: ReadonlyMap<number, ProjectStandards>,
+  fallback: ComplianceStandards,
+  includeUnassigned: boolean,
+): { key: number; hash: string }[] {
+  const current = [...byProject].map(([id, p]) => ({ key: id, hash: standardsHash(p.standards) }));
+  if (includeUnassigned) current.push({ key: 0, hash: standardsHash(fallback) });
+  return current.filter((c) => seen.get(c.key) !== c.hash);
+}
+
+/** Reasons compared by what they say (code, onset, count), whatever the key order jsonb gave back. */
+function sameReasons(a: readonly StoredReason[], b: readonly StoredReason[]): boolean {
+  const key = (r: StoredReason) =>
+    `${r.code}@${new Date(r.since).getTime()}#${r.count ?? ''}:${(r.items ?? []).join(',')}`;
+  return a.length === b.length && a.every((r, i) => key(r) === key(b[i]!));
 }
 
 /**
@@ -80,18 +100,28 @@ export async function evaluateCompliance(
   const standardsOf = (projectId: number | null) =>
     (projectId !== null ? byProject.get(projectId)?.standards : undefined) ?? fallback;
 
-  return withTx(deps.sql, async (tx) => {
-    await compliancePlannerSettings(tx);
-    await lockComplianceEvaluation(tx);
-    const policies = policiesOf(byProject, fallback);
-    const facts = await listComplianceFacts(tx, { now, policies, projectId: options.projectId });
+  const result = await withTx(deps.sql, async (tx) => {
+    // Independent statements go out together (postgres.js pipelines them on the transaction).
+    const [, , seen] = await Promise.all([
+      compliancePlannerSettings(tx),
+      lockComplianceEvaluation(tx),
+      listStandardsSeen(tx),
+    ]);
+    const changedStd = changedStandards(seen, byProject, fallback, options.projectId === undefined);
+    const facts = await listComplianceFacts(tx, {
+      now,
+      rotation: rotationOf(byProject, fallback),
+      projectId: options.projectId,
+      wholeProjects: changedStd.map((c) => (c.key === 0 ? null : c.key)),
+    });
     const writes: ComplianceStateWrite[] = [];
     const alerts: AlertCandidate[] = [];
+    let changed = 0;
     for (const f of facts) {
       const std = standardsOf(f.projectId);
       const next = evaluateServer(f, std, now);
       const prev = f.prev;
-      writes.push({
+      const write: ComplianceStateWrite = {
         serverId: f.serverId,
         projectId: f.projectId,
         state: next.state,
@@ -100,23 +130,30 @@ export async function evaluateCompliance(
         openSecurity: f.openSecurity,
         lastGoodScanId: f.lastGoodScanId,
         nextCheckAt: nextCheckAt(f, std, now),
-        seen: {
-          updateAt: f.lastUpdateAt,
-          keyDueAt: f.keyDueAt,
-          keyNextDueAt: f.keyNextDueAt,
-          keysOverdue: f.keysOverdue,
-          keyAuditAt: f.keyAuditAt,
-          baselineAt: f.baselineCheckedAt,
-        },
-        standardsHash:
-          f.projectId !== null
-            ? (policies.byProject.get(f.projectId)?.standardsHash ?? policies.fallback.standardsHash)
-            : policies.fallback.standardsHash,
-      });
+      };
+      writes.push(write);
+      const same =
+        prev !== null &&
+        prev.state === write.state &&
+        prev.projectId === write.projectId &&
+        prev.openSecurity === write.openSecurity &&
+        prev.lastGoodScanId === write.lastGoodScanId &&
+        sameReasons(prev.reasons, write.reasons);
+      if (!same) changed += 1;
       alerts.push(...detectAlerts(f, next, std));
     }
-    await saveComplianceStates(tx, writes, now);
-    const sent = await sendAlerts(tx, deps, alerts, options.actor);
-    return { evaluated: facts.length, changed: writes.length, alerts: sent };
+    const [, , sent] = await Promise.all([
+      saveComplianceStates(tx, writes, now),
+      saveStandardsSeen(tx, changedStd),
+      sendAlerts(tx, deps, alerts, options.actor),
+    ]);
+    return {
+      summary: { evaluated: facts.length, changed, alerts: sent },
+      consumed: facts
+        .filter((f) => f.dirtySeq !== null)
+        .map((f) => ({ serverId: f.serverId, seq: f.dirtySeq! })),
+    };
   });
+  await clearDirtyMarks(deps.sql, result.consumed);
+  return result.summary;
 }

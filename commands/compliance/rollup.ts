@@ -29,8 +29,7 @@ export async function rollupToday(
     const { start, end } = dayBounds(day, p.standards.digest.timezone);
     return { projectId: p.id, day, dayStart: start, dayEnd: end };
   });
-  await compliancePlannerSettings(tx);
-  await upsertDailyRollups(tx, targets, now);
+  await Promise.all([compliancePlannerSettings(tx), upsertDailyRollups(tx, targets, now)]);
   return days;
 }
 

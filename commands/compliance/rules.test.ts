@@ -29,6 +29,7 @@ function facts(overrides: Partial<ServerComplianceFacts> = {}): ServerCompliance
     keyAuditAt: null,
     baselineFailing: null,
     baselineCheckedAt: null,
+    dirtySeq: null,
     prev: null,
     ...overrides,
   };

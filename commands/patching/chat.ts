@@ -1,6 +1,7 @@
-import type { InteractionResult, ListItem, Reply } from '../../bot/chat/model.js';
+import type { Field, InteractionResult, ListItem, Reply } from '../../bot/chat/model.js';
 import { AppError } from '../../lib/errors.js';
 import { insertOutboxItems } from '../../storage/scans.js';
+import { oneLine } from '../approvals/render.js';
 import type { Deps } from '../deps.js';
 import type { CommandContext, CommandSpec } from '../registry.js';
 import { type BuildOutcome, buildPlan, type PreparedPlan, preparePlan } from './build.js';
@@ -12,6 +13,12 @@ import { CHAT_LIST_LIMIT, planFields, planTitle, STATUS_TEXT, summarize } from '
 import { formatSlot, nextWindow, windowLabel } from './windows.js';
 
 /** The chat surface of patching: plan, run now, cve, policy, plans, cancel. */
+
+/** Field values stay well inside the platforms' limits (Slack: 2,000 characters a field). */
+function clipFields(fields: Field[]): Field[] {
+  return fields.map((f) => ({ ...f, value: oneLine(f.value, 1000) }));
+}
+
 export function outcomeReply(outcome: BuildOutcome): Reply {
   if (outcome.outcome === 'empty') {
     const n = outcome.notes;
@@ -184,7 +191,7 @@ const policyCommand: CommandSpec = {
       reply: {
         visibility: 'private',
         header: `Patch policy of ${shown.project.slug}${shown.stored ? '' : ' (the default)'}`,
-        fields: [
+        fields: clipFields([
           {
             label: 'Installs',
             value: `${p.classifications.join(', ')} of severity ≥ ${p.minimumSeverity}${p.includeUnknownSeverity ? ' (and unknown)' : ''}`,
@@ -218,7 +225,7 @@ const policyCommand: CommandSpec = {
             value: `${p.preCommands.length} before, ${p.postCommands.length} after; checks: ${list(p.checks.map((c) => c.name))}`,
           },
           { label: 'Heads-up', value: p.headsUpMinutes ? `${p.headsUpMinutes} minutes before` : 'none' },
-        ],
+        ]),
         context: [
           shown.updatedAt
             ? `Changed ${shown.updatedAt.toISOString().slice(0, 16)} UTC by ${shown.updatedBy}.`

@@ -25,46 +25,52 @@ async function until(probe: () => boolean | Promise<boolean>, what: string): Pro
   }
 }
 
+async function setUp() {
+  const clock = createFakeClock();
+  const fleet = createSimFleet();
+  const projectId = (await createProjectRow(db.current.sql, uniqueHandle('crash'))).id;
+  // web3 dies after its package manager finished; web4 dies before it changed anything.
+  const first: Record<string, InstallBehaviour> = { web3: 'apply-then-hang', web4: 'hang' };
+  const servers = [];
+  const names: string[] = [];
+  for (const [index, short] of ['web1', 'web2', 'web3', 'web4', 'web5', 'web6'].entries()) {
+    const name = uniqueHandle(short);
+    names.push(name);
+    fleet.add({
+      name,
+      installed: { app: '1.0', lib: '2.0' },
+      available: { app: '1.1', lib: '2.1' },
+      install: (call) => (call === 1 ? (first[short] ?? 'ok') : 'ok'),
+    });
+    const serverId = await insertTestServer(db.current.sql, { name, projectId });
+    servers.push({
+      serverId,
+      ring: index === 0 ? 0 : 1,
+      packages: [
+        { package: 'app', from: '1.0', to: '1.1' },
+        { package: 'lib', from: '2.0', to: '2.1' },
+      ],
+    });
+  }
+  const planId = await insertScheduledPlan(db.current.sql, {
+    projectId,
+    policy: {
+      rings: [
+        { name: 'canary', match: { count: 1 }, maxConcurrency: 1, errorThreshold: 0 },
+        { name: 'rest', match: 'rest', maxConcurrency: 2, errorThreshold: 2 },
+      ],
+      reboot: { rule: 'never' },
+    },
+    servers,
+    at: clock.now(),
+  });
+
+  return { clock, fleet, names, planId };
+}
+
 describe('a run killed mid-way and resumed', () => {
   it('ends every server in exactly one final state and patches none twice', async () => {
-    const clock = createFakeClock();
-    const fleet = createSimFleet();
-    const projectId = (await createProjectRow(db.current.sql, uniqueHandle('crash'))).id;
-    // web3 dies after its package manager finished; web4 dies before it changed anything.
-    const first: Record<string, InstallBehaviour> = { web3: 'apply-then-hang', web4: 'hang' };
-    const servers = [];
-    const names: string[] = [];
-    for (const [index, short] of ['web1', 'web2', 'web3', 'web4', 'web5', 'web6'].entries()) {
-      const name = uniqueHandle(short);
-      names.push(name);
-      fleet.add({
-        name,
-        installed: { app: '1.0', lib: '2.0' },
-        available: { app: '1.1', lib: '2.1' },
-        install: (call) => (call === 1 ? (first[short] ?? 'ok') : 'ok'),
-      });
-      const serverId = await insertTestServer(db.current.sql, { name, projectId });
-      servers.push({
-        serverId,
-        ring: index === 0 ? 0 : 1,
-        packages: [
-          { package: 'app', from: '1.0', to: '1.1' },
-          { package: 'lib', from: '2.0', to: '2.1' },
-        ],
-      });
-    }
-    const planId = await insertScheduledPlan(db.current.sql, {
-      projectId,
-      policy: {
-        rings: [
-          { name: 'canary', match: { count: 1 }, maxConcurrency: 1, errorThreshold: 0 },
-          { name: 'rest', match: 'rest', maxConcurrency: 2, errorThreshold: 2 },
-        ],
-        reboot: { rule: 'never' },
-      },
-      servers,
-      at: clock.now(),
-    });
+    const { clock, fleet, names, planId } = await setUp();
 
     // Process A: its own connection, stopped dead once two installs hang.
     const sqlA = db.current.connectAgain();
@@ -134,5 +140,30 @@ describe('a run killed mid-way and resumed', () => {
     expect(await runA).toBeInstanceOf(Error);
     expect(names.map((n) => fleet.hosts.get(n)!.installCalls)).toEqual([1, 1, 1, 2, 1, 1]);
     expect(names.map((n) => fleet.hosts.get(n)!.installed.get('app'))).toEqual(Array(6).fill('1.1'));
+  });
+
+  it('fences a stalled process that lost its lease: once another took the run over, it changes nothing', async () => {
+    const { clock, fleet, names, planId } = await setUp();
+    // Process A stalls (two installs hang) but keeps its connection: it is slow, not dead.
+    const depsA = createTestDeps(db.current.sql, { clock, targets: fleet });
+    const runA = executeRun(depsA, planId, { owner: 'stalled-a', heartbeatMs: 3_600_000 });
+    await until(() => fleet.stats.inFlight === 2, 'two hanging installs');
+    clock.advance(6 * 60_000);
+    const depsB = createTestDeps(db.current.sql, { clock, targets: fleet.another() });
+    const [resumed] = await resumeInterruptedRuns(depsB, { owner: 'process-b' });
+    expect(resumed).toMatchObject({ ran: true, outcome: 'succeeded' });
+    const calls = names.map((n) => fleet.hosts.get(n)!.installCalls);
+
+    // A wakes up: every write it tries is refused, so it stops without touching another server.
+    await fleet.close();
+    const ended = await runA;
+    expect(ended).toMatchObject({ planId, ran: true, reason: 'another process took the run over' });
+    expect(names.map((n) => fleet.hosts.get(n)!.installCalls)).toEqual(calls);
+    const rows = await db.current.sql<{ state: string }[]>`
+      select state from patch_run_servers where plan_id = ${planId}`;
+    expect(rows.map((r) => r.state)).toEqual(Array(6).fill('succeeded'));
+    const finals = await db.current.sql<{ n: number }[]>`
+      select count(*)::int as n from audit_events where subject_id = ${String(planId)} and action like 'patch.server-%'`;
+    expect(finals[0]!.n).toBe(6);
   });
 });

@@ -33,6 +33,8 @@ export interface RingInput {
 export interface RingResult {
   halted: string | null;
   cutoffPassed: boolean;
+  /** Another process took the run over (a write was fenced): this one must stop. */
+  lost: boolean;
   outcomes: ServerOutcome[];
 }
 
@@ -52,7 +54,9 @@ export async function runRing(ctx: RunContext, input: RingInput): Promise<RingRe
   let failures = rows.filter((r) => FAILED.includes(r.state)).length;
   let halted = (await getRun(ctx.deps.sql, ctx.plan.id))?.haltedReason ?? null;
   let cutoffPassed = false;
+  let fenced = false;
   const outcomes: ServerOutcome[] = [];
+  const lost = () => fenced || input.lost();
 
   const haltFor = async (): Promise<void> => {
     const reason = `${failures} of ${rows.length} servers failed in ring ${name}, more than its error threshold (${threshold}) allows`;
@@ -70,10 +74,10 @@ export async function runRing(ctx: RunContext, input: RingInput): Promise<RingRe
   ];
 
   // A ring a dead process had already finished: nothing to do and nothing new to say.
-  if (queue.length === 0) return { halted, cutoffPassed, outcomes };
+  if (queue.length === 0) return { halted, cutoffPassed, lost: false, outcomes };
 
   async function worker(): Promise<void> {
-    for (let row = queue.shift(); row && !input.lost(); row = queue.shift()) {
+    for (let row = queue.shift(); row && !lost(); row = queue.shift()) {
       if (row.state === 'pending') {
         if (halted) continue;
         const run = await getRun(ctx.deps.sql, ctx.plan.id);
@@ -96,8 +100,11 @@ export async function runRing(ctx: RunContext, input: RingInput): Promise<RingRe
           items: input.items.filter((i) => i.serverId === row.serverId),
         });
       } catch (error) {
-        // Another process owns this server now; it reports it.
-        if (error instanceof LostServerError) continue;
+        // Another process owns the run now; it reports this server and the rest.
+        if (error instanceof LostServerError) {
+          fenced = true;
+          return;
+        }
         throw error;
       }
       outcomes.push(outcome);
@@ -111,7 +118,7 @@ export async function runRing(ctx: RunContext, input: RingInput): Promise<RingRe
   }
 
   await Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, () => worker()));
-  if (input.lost()) return { halted, cutoffPassed, outcomes };
+  if (lost()) return { halted, cutoffPassed, lost: true, outcomes };
 
   const at = ctx.deps.clock.now();
   const leftIds = rows.map((r) => r.serverId);
@@ -146,5 +153,5 @@ export async function runRing(ctx: RunContext, input: RingInput): Promise<RingRe
       ticket: { text },
     }),
   );
-  return { halted, cutoffPassed, outcomes };
+  return { halted, cutoffPassed, lost: false, outcomes };
 }

@@ -206,8 +206,9 @@ async function rebootPhase(
 
 async function drive(w: Work): Promise<ServerOutcome> {
   const { ctx, m } = w;
-  if (m.state === 'rolling-back')
-    return rollBack(ctx, w.job, m, w.target, w.family, 'resumed after a restart');
+  if (m.state === 'rolling-back') {
+    return rollBack(ctx, w.job, m, w.target, w.family, w.job.row.error ?? 'rolling back after a restart');
+  }
   const order = ['pending', 'backing-up', 'pre', 'installing', 'rebooting', 'post', 'checking', 'confirming'];
   let at = order.indexOf(m.state);
   // Nothing is installed before `installing`: a server stopped there starts over, backup included.

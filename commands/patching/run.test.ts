@@ -6,13 +6,15 @@ import { decide } from '../approvals/engine.js';
 import { createApprovalSubjects } from '../approvals/subjects.js';
 import { createActor, createProjectRow, uniqueHandle } from '../approvals/testing.js';
 import type { Actor } from '../rbac/authorize.js';
-import { insertTestServer } from '../scanning/testing.js';
+import { finding, insertTestServer } from '../scanning/testing.js';
 import { getPlan } from './plans.js';
 import type { PatchPolicyInput } from './policy.js';
 import { patchRestoreSubject } from './rollback.js';
 import { executeRun } from './run.js';
 import { haltPatchRun, patchRunStatus } from './run-chat.js';
 import { createSimFleet, insertScheduledPlan, type SimFleet, type SimHostOptions } from './run-testing.js';
+import { patchApprovalSubjects } from './subjects.js';
+import { createApprovedPlan } from './testing.js';
 
 /**
  * Runs over a fleet of simulated Debian hosts (in-memory package databases; every install counted)
@@ -36,7 +38,7 @@ beforeEach(() => {
   fleet = createSimFleet();
   deps = createTestDeps(db.current.sql, {
     targets: fleet,
-    approvalSubjects: createApprovalSubjects([patchRestoreSubject]),
+    approvalSubjects: createApprovalSubjects([...patchApprovalSubjects, patchRestoreSubject]),
   });
 });
 
@@ -133,6 +135,45 @@ describe('a run over a simulated fleet', () => {
     const thread = await threadTexts(planId);
     expect(thread).toContain(`Before/after report, patch plan #${planId}`);
     expect(thread).toMatch(/3 of 3 servers done, 3 succeeded/);
+  });
+
+  it('runs a plan built, placed in rings and approved by the planner, exactly as approved', async () => {
+    const names = ['db-a', 'web-a', 'web-b'].map((n) => uniqueHandle(n));
+    for (const name of names)
+      fleet.add({
+        name,
+        installed: { openssl: '3.0.1', curl: '7.0' },
+        available: { openssl: '3.0.2', curl: '7.1' },
+      });
+    const { plan, items } = await createApprovedPlan(deps, {
+      servers: names.map((name) => ({
+        name,
+        findings: [
+          finding('openssl', {
+            installedVersion: '3.0.1',
+            candidateVersion: '3.0.2',
+            classification: 'security',
+          }),
+          finding('curl', { installedVersion: '7.0', candidateVersion: '7.1', classification: 'security' }),
+        ],
+      })),
+      policy: {
+        rings: [
+          { name: 'canary', match: { count: 1 }, maxConcurrency: 1, errorThreshold: 0 },
+          { name: 'rest', match: 'rest', maxConcurrency: 2, errorThreshold: 0 },
+        ],
+        reboot: { rule: 'never' },
+      },
+    });
+    expect(plan.status).toBe('scheduled');
+    expect(items).toHaveLength(6);
+    const result = await executeRun(deps, plan.id);
+    expect(result.outcome).toBe('succeeded');
+    // The planner put the first server by name in the canary ring; it went first.
+    expect(fleet.stats.order[0]).toBe(names[0]);
+    for (const name of names) {
+      expect(Object.fromEntries(fleet.hosts.get(name)!.installed)).toEqual({ openssl: '3.0.2', curl: '7.1' });
+    }
   });
 
   it('never runs more servers of a ring at once than its maxConcurrency', async () => {

@@ -202,8 +202,9 @@ export async function executeRun(
       });
       const cutoffAt = plan.cutoffAt ?? plan.windowEnd;
       for (const ring of rings) {
-        await runRing(ctx, { ring, servers, items, cutoffAt, progress, lost: () => lost });
-        if (lost) return { planId, ran: true, reason: 'another process took the run over', servers: [] };
+        const result = await runRing(ctx, { ring, servers, items, cutoffAt, progress, lost: () => lost });
+        if (lost || result.lost)
+          return { planId, ran: true, reason: 'another process took the run over', servers: [] };
       }
       if (ctx.policy.reboot.when === 'end-of-window') {
         await runDeferredReboots(ctx, await listRunServers(deps.sql, planId), servers);

@@ -7,7 +7,7 @@ import { buildPlan } from './build.js';
 import { dispatchDuePlans, PATCH_RUN_JOB } from './dispatch.js';
 import { sendHeadsUps } from './heads-up.js';
 import { getPlan } from './plans.js';
-import { createTestFleet, patchApprovalSubjectMap, scanTestServers } from './testing.js';
+import { createApprovedPlan, createTestFleet, patchApprovalSubjectMap, scanTestServers } from './testing.js';
 
 const db = useTestDatabase('patch-schedule');
 const MINUTE = 60_000;
@@ -102,7 +102,13 @@ describe('scheduling and starting plans', () => {
     const r = recorder();
     deps.clock.set('2026-01-10T01:00:30Z');
     const result = await dispatchDuePlans(deps, r.enqueue);
-    expect(result.superseded).toContain(plan.id);
+    const serverId = fleet.servers.get('moved-1')!;
+    const seen =
+      await deps.sql`select candidate_version, last_scan_id from findings_open where server_id = ${serverId}`;
+    expect(
+      result.superseded,
+      `dispatch ${JSON.stringify(result)}, findings ${JSON.stringify(seen)}`,
+    ).toContain(plan.id);
     expect(r.calls.filter(([, d]) => d.planId === plan.id)).toEqual([]);
     const ended = (await getPlan(deps.sql, plan.id))!;
     expect(ended.status).toBe('superseded');
@@ -145,5 +151,26 @@ describe('scheduling and starting plans', () => {
     expect(plan.windowEnd?.toISOString()).toBe('2026-01-05T11:20:00.000Z');
     const r = recorder();
     expect((await dispatchDuePlans(deps, r.enqueue)).enqueued).toContain(plan.id);
+  });
+
+  it('gives runs a ready plan in one call: built, approved (exclusions too) and scheduled into a window open now', async () => {
+    deps.clock.set('2026-01-05T09:00:00Z');
+    const ready = await createApprovedPlan(deps, {
+      servers: [
+        { name: 'ready-1', findings: [pkg('1.22.1-10')], tags: { stage: 'canary' } },
+        {
+          name: 'ready-2',
+          findings: [pkg('1.22.1-10'), finding('linux-image-amd64', { candidateVersion: '6.1.85-1' })],
+        },
+      ],
+      policy: { classifications: ['security', 'other'], exclusions: ['linux-image-*'] },
+    });
+    expect(ready.plan).toMatchObject({ status: 'scheduled', kind: 'now' });
+    expect(ready.plan.windowStart?.toISOString()).toBe('2026-01-05T09:00:00.000Z');
+    expect(ready.items.map((i) => [i.serverName, i.ring, i.package, i.excluded])).toEqual([
+      ['ready-1', 0, 'nginx', false],
+      ['ready-2', 1, 'linux-image-amd64', true],
+      ['ready-2', 1, 'nginx', false],
+    ]);
   });
 });

@@ -96,7 +96,7 @@ CREATE TABLE compliance_dirty (
 
 CREATE FUNCTION compliance_mark_dirty(ids bigint[]) RETURNS void LANGUAGE sql AS $$
   INSERT INTO compliance_dirty (server_id, seq)
-  SELECT DISTINCT id, nextval('compliance_dirty_seq') FROM unnest(ids) AS id WHERE id IS NOT NULL
+  SELECT x.id, nextval('compliance_dirty_seq') FROM (SELECT DISTINCT id FROM unnest(ids) AS id WHERE id IS NOT NULL) x
   ON CONFLICT (server_id) DO UPDATE SET seq = excluded.seq;
 $$;
 
