@@ -190,17 +190,6 @@ export async function listRunServers(sql: Queryable, planId: number): Promise<Ru
     order by r.ring, r.position, s.name, r.server_id`;
 }
 
-export async function getRunServer(
-  sql: Queryable,
-  planId: number,
-  serverId: number,
-): Promise<RunServerRow | undefined> {
-  const [row] = await sql<RunServerRow[]>`
-    select ${serverColumns(sql)} from patch_run_servers r join servers s on s.id = r.server_id
-    where r.plan_id = ${planId} and r.server_id = ${serverId}`;
-  return row;
-}
-
 export interface StateChange {
   planId: number;
   serverId: number;

@@ -9,9 +9,11 @@ import { approvalRoutes } from './routes/approvals.js';
 import { accessRoutes } from './routes/access.js';
 import { accountRoutes } from './routes/accounts.js';
 import { auditRoutes } from './routes/audit.js';
+import { baselineRoutes } from './routes/baselines.js';
 import { inventoryRoutes } from './routes/inventory.js';
 import { keyRoutes } from './routes/keys.js';
 import { patchingRoutes } from './routes/patching.js';
+import { reportRoutes } from './routes/reports.js';
 import { scanningRoutes } from './routes/scanning.js';
 import { scriptRoutes } from './routes/scripts.js';
 import { tokenRoutes } from './routes/tokens.js';
@@ -30,6 +32,8 @@ export const API_ROUTES: readonly ApiRoute[] = [
   ...approvalRoutes,
   ...scriptRoutes,
   ...webhookRoutes,
+  ...reportRoutes,
+  ...baselineRoutes,
 ];
 
 /** Request bodies above this are refused before they are read (an import of ~10,000 servers fits). */

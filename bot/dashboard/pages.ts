@@ -22,9 +22,11 @@ h2 { font-size:1.05rem; margin:1.4rem 0 .5rem; }
 table { border-collapse:collapse; background:#fff; width:100%; margin:.3rem 0 1rem; }
 th, td { border-bottom:1px solid var(--line); padding:.3rem .5rem; text-align:left; vertical-align:top; }
 th { background:#f0f2f4; font-size:.8rem; color:#333; }
+td:first-child { white-space:nowrap; }
 td.num, th.num { text-align:right; font-variant-numeric:tabular-nums; }
 .state { font-weight:600; } .compliant { color:var(--ok); } .non-compliant { color:var(--bad); } .unknown { color:var(--unk); }
-.grid { display:grid; grid-template-columns:repeat(auto-fit,minmax(320px,1fr)); gap:1rem; }
+.grid { display:grid; grid-template-columns:repeat(auto-fit,minmax(480px,1fr)); gap:0 1.2rem; }
+.grid > div { overflow-x:auto; }
 .muted { color:var(--muted); font-size:.85rem; }
 img.chart { max-width:100%; border:1px solid var(--line); background:#fff; }
 .downloads a { margin-right:.8rem; }
@@ -95,8 +97,10 @@ function cards(rows: readonly BreakdownRow[]): Html {
   ]}</div>`;
 }
 
-function breakdownTable(title: string, rows: readonly BreakdownRow[], link: boolean): Html {
-  return html`<div><h2>${title}</h2><table><thead><tr><th>${title.replace(/^By /, '')}</th><th class="num">Servers</th>
+const DIMENSION_LABEL = { project: 'Project', account: 'Account', region: 'Region', provider: 'Provider' } as const;
+
+function breakdownTable(dimension: BreakdownRow['dimension'], rows: readonly BreakdownRow[], link: boolean): Html {
+  return html`<div><h2>By ${dimension}</h2><table><thead><tr><th>${DIMENSION_LABEL[dimension]}</th><th class="num">Servers</th>
 <th class="num">Compliant</th><th class="num">Non-compliant</th><th class="num">Unknown</th><th class="num">Security pending</th></tr></thead>
 <tbody>${rows.map(
     (r) => html`<tr><td>${link && r.value !== '(none)' ? html`<a href="/dashboard/p/${encodeURIComponent(r.value)}">${r.value}</a>` : r.value}</td>
@@ -134,8 +138,8 @@ export function overviewPage(ctx: PageContext, view: OverviewView, now: Date): s
     'Overview',
     html`${cards(by('project'))}
 <h2>Last 30 days</h2>${view.hasTrend ? html`<img class="chart" src="/dashboard/charts/trend.png" alt="Compliance, pending security updates and mean time to patch over the last 30 days">` : html`<p class="muted">No daily figures yet: they appear after the first compliance evaluation.</p>`}
-<div class="grid">${breakdownTable('By project', by('project'), true)}${breakdownTable('By account', by('account'), false)}
-${breakdownTable('By region', by('region'), false)}${breakdownTable('By provider', by('provider'), false)}</div>
+<div class="grid">${breakdownTable('project', by('project'), true)}${breakdownTable('account', by('account'), false)}
+${breakdownTable('region', by('region'), false)}${breakdownTable('provider', by('provider'), false)}</div>
 <h2>Servers needing attention</h2>${view.worst.length ? serverRows(view.worst, now, true) : html`<p>Every server is compliant.</p>`}
 <h2>Reports</h2>${downloads(null)}`,
   );

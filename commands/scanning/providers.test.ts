@@ -169,7 +169,9 @@ describe('cloud accounts as scan targets', () => {
     );
     const started = await startScan(deps, admin, { scope: 'cloud' });
     const outcome = await started.done;
-    expect(outcome?.outcomes.map((o) => [o.serverName, o.status, o.errorMessage])).toEqual([
+    // Outcomes arrive in completion order; compare them by name.
+    const byName = [...(outcome?.outcomes ?? [])].sort((a, b) => a.serverName.localeCompare(b.serverName));
+    expect(byName.map((o) => [o.serverName, o.status, o.errorMessage])).toEqual([
       ['app-1', 'succeeded', undefined],
       ['web-az-1', 'succeeded', undefined],
     ]);
