@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { patchRunJob } from '../../jobs/patch-run.js';
 import { useTestDatabase } from '../../test/db.js';
 import { createTestDeps, type TestDeps } from '../../test/deps.js';
+import { acquireMachineLock } from '../../test/machine-lock.js';
 import { type SshdHandle, sshdUnavailableReason, startSshd } from '../../test/sshd.js';
 import { decide } from '../approvals/engine.js';
 import { createApprovalSubjects } from '../approvals/subjects.js';
@@ -48,7 +49,11 @@ describe.skipIf(Boolean(reason))(
     let deps: TestDeps;
     const savedAptConfig = process.env.APT_CONFIG;
 
+    let releaseApt: () => void = () => {};
+
     beforeAll(async () => {
+      // Other test files read this machine's apt state (commands/scanning/real-scan.test.ts).
+      releaseApt = await acquireMachineLock('apt');
       repo = createAptRepo();
       process.env.APT_CONFIG = repo.aptConf;
       sshd = await startSshd({
@@ -61,7 +66,7 @@ describe.skipIf(Boolean(reason))(
         targets,
         approvalSubjects: createApprovalSubjects([...patchApprovalSubjects, patchRestoreSubject]),
       });
-    });
+    }, 6 * 60_000);
 
     afterAll(async () => {
       await targets?.close();
@@ -69,6 +74,7 @@ describe.skipIf(Boolean(reason))(
       if (savedAptConfig === undefined) delete process.env.APT_CONFIG;
       else process.env.APT_CONFIG = savedAptConfig;
       repo?.cleanup();
+      releaseApt();
       expect(installedDummy()).toBeNull();
     });
 

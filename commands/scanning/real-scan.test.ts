@@ -5,6 +5,7 @@ import type { Reply } from '../../bot/chat/model.js';
 import { seed } from '../../storage/seed.js';
 import { useTestDatabase } from '../../test/db.js';
 import { createTestDeps, type TestDeps } from '../../test/deps.js';
+import { acquireMachineLock } from '../../test/machine-lock.js';
 import { type SshdHandle, sshdUnavailableReason, startSshd } from '../../test/sshd.js';
 import { createActor, createProjectRow } from '../approvals/testing.js';
 import { createRegistry } from '../index.js';
@@ -28,11 +29,15 @@ let deps: TestDeps;
 let targets: TargetFactory;
 let localFindings = 0;
 
+let releaseApt: () => void = () => {};
+// The real apt patch test installs a package on this machine: don't count updates while it does.
 beforeAll(async () => {
+  releaseApt = await acquireMachineLock('apt');
   targets = createTargetFactory({ ssh: { connectTimeoutMs: 3_000 } });
   deps = createTestDeps(db.current.sql, { targets });
-});
+}, 6 * 60_000);
 afterAll(async () => {
+  releaseApt();
   await targets?.close();
 });
 
