@@ -244,7 +244,15 @@ export async function insertRemediation(
   tx: Tx,
   input: Pick<
     RemediationRow,
-    'serverId' | 'projectId' | 'baseline' | 'checkId' | 'argv' | 'risk' | 'requestedBy' | 'requestedRef' | 'createdAt'
+    | 'serverId'
+    | 'projectId'
+    | 'baseline'
+    | 'checkId'
+    | 'argv'
+    | 'risk'
+    | 'requestedBy'
+    | 'requestedRef'
+    | 'createdAt'
   >,
 ): Promise<RemediationRow> {
   const [row] = await tx<RemediationRow[]>`
@@ -261,7 +269,9 @@ export async function setRemediationApproval(tx: Tx, id: number, approvalId: num
 }
 
 export async function getRemediation(sql: Queryable, id: number): Promise<RemediationRow | undefined> {
-  const [row] = await sql<RemediationRow[]>`select ${remediationColumns(sql)} from baseline_remediations where id = ${id}`;
+  const [row] = await sql<
+    RemediationRow[]
+  >`select ${remediationColumns(sql)} from baseline_remediations where id = ${id}`;
   return row;
 }
 

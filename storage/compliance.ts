@@ -115,29 +115,20 @@ function factsQuery(sql: Queryable, input: FactsInput, prefix: postgres.Fragment
       ${whole.length > 0 ? sql`union select id from servers where project_id = any(${whole})` : sql``}
       ${wholeUnassigned ? sql`union select id from servers where project_id is null` : sql``}
     ),
-    c as (select s.* from cand join servers s on s.id = cand.server_id where true ${inProject}),
     rot as (select * from jsonb_to_recordset(${sql.json(rot as never)}) as r(project_id bigint, ms bigint)),
-    kd as (
-      select x.server_id, min(x.due_at) as due_at,
-             min(x.due_at) filter (where x.due_at >= ${input.now}::timestamptz) as next_due,
-             (count(*) filter (where x.due_at < ${input.now}::timestamptz))::int as overdue
-      from (
-        select ki.server_id,
-               k.created_at + coalesce(k.rotate_every_ms, r.ms, ${input.rotation.defaultMs}::bigint)
-                 * interval '1 millisecond' as due_at
-        from c
-        join key_installations ki on ki.server_id = c.id and ki.removed_at is null
-        join keys k on k.id = ki.key_id and k.retired_at is null and (k.kind = 'service' or k.rotate_every_ms is not null)
-        left join rot r on r.project_id = c.project_id
-      ) x
-      group by x.server_id
+    c as (
+      select s.id, s.name, s.project_id, s.created_at, coalesce(r.ms, ${input.rotation.defaultMs}::bigint) as rotate_ms
+      from cand join servers s on s.id = cand.server_id left join rot r on r.project_id = s.project_id
+      where true ${inProject}
     )
+    -- Usually a handful of servers: one index lookup per summary table each (LATERAL … OFFSET 0
+    -- keeps the planner from hashing the whole of every table for them).
     select c.id as "serverId", c.name as "serverName", c.project_id as "projectId", c.created_at as "createdAt",
       st.last_good_scan_at as "lastGoodScanAt", st.last_good_scan_id as "lastGoodScanId",
       coalesce(st.open_total, 0) as "openTotal", coalesce(st.open_security, 0) as "openSecurity",
       least(st.oldest_open_security_first_seen_at, st.oldest_open_critical_first_seen_at) as "oldestUrgentAt",
       ${lastUpdateAt(sql)} as "lastUpdateAt",
-      kd.due_at as "keyDueAt", kd.next_due as "keyNextDueAt", coalesce(kd.overdue, 0) as "keysOverdue",
+      kd.due_at as "keyDueAt", kd.next_due as "keyNextDueAt", kd.overdue as "keysOverdue",
       ka.unknown_keys as "unknownKeys", ka.audited_at as "keyAuditAt",
       b.failing_checks as "baselineFailing", b.checked_at as "baselineCheckedAt",
       d.seq as "dirtySeq",
@@ -145,13 +136,22 @@ function factsQuery(sql: Queryable, input: FactsInput, prefix: postgres.Fragment
       cs.open_security as "prevOpenSecurity", cs.last_good_scan_id as "prevLastGoodScanId",
       cs.project_id as "prevProjectId"
     from c
-    left join server_scan_state st on st.server_id = c.id
-    left join server_update_state u on u.server_id = c.id
-    left join kd on kd.server_id = c.id
-    left join server_key_audit ka on ka.server_id = c.id
-    left join server_baseline_state b on b.server_id = c.id
-    left join compliance_dirty d on d.server_id = c.id
-    left join server_compliance_state cs on cs.server_id = c.id`;
+    left join lateral (select * from server_scan_state x where x.server_id = c.id offset 0) st on true
+    left join lateral (select * from server_update_state x where x.server_id = c.id offset 0) u on true
+    left join lateral (select * from server_key_audit x where x.server_id = c.id offset 0) ka on true
+    left join lateral (select * from server_baseline_state x where x.server_id = c.id offset 0) b on true
+    left join lateral (select * from compliance_dirty x where x.server_id = c.id offset 0) d on true
+    left join lateral (select * from server_compliance_state x where x.server_id = c.id offset 0) cs on true
+    cross join lateral (
+      select min(x.due_at) as due_at, min(x.due_at) filter (where x.due_at >= ${input.now}::timestamptz) as next_due,
+             (count(*) filter (where x.due_at < ${input.now}::timestamptz))::int as overdue
+      from (
+        select k.created_at + coalesce(k.rotate_every_ms, c.rotate_ms) * interval '1 millisecond' as due_at
+        from key_installations ki
+        join keys k on k.id = ki.key_id and k.retired_at is null and (k.kind = 'service' or k.rotate_every_ms is not null)
+        where ki.server_id = c.id and ki.removed_at is null
+      ) x
+    ) kd`;
 }
 
 /** The servers to evaluate now, of one project or the whole fleet (see factsQuery). */
@@ -269,67 +269,6 @@ export async function saveComplianceStates(
       reason_codes = excluded.reason_codes, open_security = excluded.open_security,
       last_good_scan_id = excluded.last_good_scan_id, next_check_at = excluded.next_check_at,
       updated_at = excluded.updated_at`;
-}
-
-// ---------------------------------------------------------------- alerts
-
-export type AlertKind = 'security-new' | 'threshold' | 'baseline-drift';
-
-export interface AlertWrite {
-  projectId: number | null;
-  serverId: number | null;
-  kind: AlertKind;
-  /** Unique for the episode: the same key never alerts twice. */
-  key: string;
-  data: Record<string, unknown>;
-}
-
-/** Records alerts; returns the keys that were new (the ones to send). */
-export async function insertAlerts(
-  sql: Queryable,
-  rows: readonly AlertWrite[],
-  at: Date,
-): Promise<Set<string>> {
-  if (rows.length === 0) return new Set();
-  const json = rows.map((r) => ({
-    project_id: r.projectId,
-    server_id: r.serverId,
-    kind: r.kind,
-    alert_key: r.key,
-    data: r.data,
-  }));
-  const inserted = await sql<{ key: string }[]>`
-    insert into compliance_alerts (project_id, server_id, kind, alert_key, data, alerted_at)
-    select r.project_id, r.server_id, r.kind, r.alert_key, r.data, ${at}::timestamptz
-    from jsonb_to_recordset(${sql.json(json as never)}) as r(project_id bigint, server_id bigint, kind text,
-         alert_key text, data jsonb)
-    on conflict (alert_key) do nothing
-    returning alert_key as key`;
-  return new Set(inserted.map((r) => r.key));
-}
-
-export interface AlertRecord {
-  id: number;
-  projectId: number | null;
-  serverId: number | null;
-  kind: AlertKind;
-  key: string;
-  data: Record<string, unknown>;
-  alertedAt: Date;
-}
-
-export async function listAlerts(
-  sql: Queryable,
-  filter: { projectId?: number; since?: Date; limit: number },
-): Promise<AlertRecord[]> {
-  return sql<AlertRecord[]>`
-    select id, project_id as "projectId", server_id as "serverId", kind, alert_key as key, data,
-           alerted_at as "alertedAt"
-    from compliance_alerts
-    where true
-    ${filter.projectId !== undefined ? sql`and project_id = ${filter.projectId}` : sql``}
-    ${filter.since ? sql`and alerted_at >= ${filter.since}` : sql``}
-    order by id desc limit ${filter.limit}`;
 }
 
 // ---------------------------------------------------------------- facts reported by other capabilities

@@ -260,7 +260,15 @@ export interface BreakdownRow {
 
 /** Server counts by state, grouped by project, account, region (tags.region) and provider, in one pass. */
 export async function complianceBreakdown(sql: Queryable, projectIds: Scope): Promise<BreakdownRow[]> {
-  const rows = await sql<(Omit<BreakdownRow, 'dimension' | 'value'> & { g: number; p: string | null; a: string | null; r: string | null; v: string | null })[]>`
+  const rows = await sql<
+    (Omit<BreakdownRow, 'dimension' | 'value'> & {
+      g: number;
+      p: string | null;
+      a: string | null;
+      r: string | null;
+      v: string | null;
+    })[]
+  >`
     select grouping(p.slug, a.name, s.tags ->> 'region', s.provider)::int as g,
            p.slug as p, a.name as a, s.tags ->> 'region' as r, s.provider as v,
            count(*)::int as servers,
@@ -277,7 +285,12 @@ export async function complianceBreakdown(sql: Queryable, projectIds: Scope): Pr
     group by grouping sets ((p.slug), (a.name), (s.tags ->> 'region'), (s.provider))
     order by 1, 2, 3, 4, 5`;
   // grouping() sets a bit for each column NOT grouped: 0b0111 = by project, 0b1011 by account, …
-  const dimensionOf: Record<number, BreakdownRow['dimension']> = { 7: 'project', 11: 'account', 13: 'region', 14: 'provider' };
+  const dimensionOf: Record<number, BreakdownRow['dimension']> = {
+    7: 'project',
+    11: 'account',
+    13: 'region',
+    14: 'provider',
+  };
   return rows.flatMap((row) => {
     const dimension = dimensionOf[row.g];
     if (!dimension) return [];
@@ -302,7 +315,11 @@ export interface ConversationRow {
  * The project's recent approvals, scan batches and patch plans, with where each one's chat thread
  * lives (message_refs) and its tickets (ticket_links, also those of the subject an approval is for).
  */
-export async function listProjectConversations(sql: Queryable, projectId: number, limit: number): Promise<ConversationRow[]> {
+export async function listProjectConversations(
+  sql: Queryable,
+  projectId: number,
+  limit: number,
+): Promise<ConversationRow[]> {
   return sql<ConversationRow[]>`
     with subjects as (
       (select 'approval' as kind, 'approval' as subject_type, id::text as subject_id, title, status, created_at as at,

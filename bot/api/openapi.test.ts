@@ -101,6 +101,11 @@ describe('OpenAPI document', () => {
         'DELETE /webhooks/{id} webhooks:manage',
         'POST /webhooks/{id}/rotate-secret webhooks:manage',
         'GET /webhooks/{id}/deliveries webhooks:manage',
+        'GET /reports/{kind} compliance:read',
+        'GET /baselines compliance:read',
+        'GET /servers/{name}/baseline compliance:read',
+        'POST /servers/{name}/baseline/run scan:run',
+        'POST /baseline-remediations baseline:remediate',
       ].sort(),
     );
     expect(listed).toHaveLength(API_ROUTES.length);

@@ -51,9 +51,14 @@ beforeAll(async () => {
             values ('approval', ${String(approval!.id)}, 'slack', 'C0ALPHA', '1767600000.000100')`;
   await sql`insert into ticket_links (subject_type, subject_id, system, key, url, created_at)
             values ('patch-plan', '7', 'jira', 'OPS-42', 'https://jira.example.com/browse/OPS-42', ${now})`;
-  const app = createApp({ deps, mounts: [{ path: '/', app: new Hono<AppEnv>().route('/', createDashboardRoutes({ deps })) }] });
+  const app = createApp({
+    deps,
+    mounts: [{ path: '/', app: new Hono<AppEnv>().route('/', createDashboardRoutes({ deps })) }],
+  });
   const port = await new Promise<number>((resolve) => {
-    server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, (info: AddressInfo) => resolve(info.port));
+    server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, (info: AddressInfo) =>
+      resolve(info.port),
+    );
   });
   base = `http://127.0.0.1:${port}`;
   deps.config.publicUrl = base;
@@ -65,7 +70,12 @@ afterAll(async () => {
 
 describe('the dashboard over HTTP', () => {
   it('answers 401 without a link or token, and says how to get one', async () => {
-    for (const path of ['/dashboard', '/dashboard/p/alpha', '/dashboard/reports/compliance.csv', '/dashboard/charts/trend.png']) {
+    for (const path of [
+      '/dashboard',
+      '/dashboard/p/alpha',
+      '/dashboard/reports/compliance.csv',
+      '/dashboard/charts/trend.png',
+    ]) {
       const res = await fetch(`${base}${path}`);
       expect(res.status, path).toBe(401);
       expect(await res.text()).toContain('/warden dashboard');
@@ -73,7 +83,11 @@ describe('the dashboard over HTTP', () => {
   });
 
   it('opens for an API token scoped for compliance:read, and refuses one without the scope', async () => {
-    const ada = (await db.current.sql<{ id: number; handle: string }[]>`select id, handle from users where id = ${fleet.admin.user.id}`)[0]!;
+    const ada = (
+      await db.current.sql<
+        { id: number; handle: string }[]
+      >`select id, handle from users where id = ${fleet.admin.user.id}`
+    )[0]!;
     const user = { ...fleet.admin.user, ...ada };
     const good = await tokenFor(deps, user, ['compliance:read']);
     const res = await fetch(`${base}/dashboard`, { headers: bearer(good) });
@@ -119,12 +133,19 @@ describe.skipIf(skipBrowser())('the dashboard in Chromium', () => {
     expect(await page.locator('.card .n').first().textContent()).toBe('4');
     const chart = page.locator('img.chart');
     await chart.waitFor(WAIT);
-    expect(await chart.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth)).toBeGreaterThan(100);
+    expect(await chart.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth)).toBeGreaterThan(
+      100,
+    );
     mkdirSync('test-results', { recursive: true });
     await page.screenshot({ path: 'test-results/dashboard.png', fullPage: true });
     // The cookie the link set is HttpOnly and SameSite=Strict, and limited to the dashboard.
     const [cookie] = await browser.context.cookies(`${base}/dashboard`);
-    expect(cookie).toMatchObject({ name: 'warden_dashboard', httpOnly: true, sameSite: 'Strict', path: '/dashboard' });
+    expect(cookie).toMatchObject({
+      name: 'warden_dashboard',
+      httpOnly: true,
+      sameSite: 'Strict',
+      path: '/dashboard',
+    });
     await page.close();
   });
 
@@ -143,12 +164,18 @@ describe.skipIf(skipBrowser())('the dashboard in Chromium', () => {
     expect(body).toContain(`Alpha ${XSS}`);
     expect(body).toMatch(/alpha-late\s+non-compliant/);
     expect(body).toContain('ssh.root-login: SSH root login is off');
-    expect(await page.getAttribute('a[href^="https://slack.com/archives/C0ALPHA/p1767600000000100"]', 'target')).toBe('_blank');
-    expect(await page.getAttribute('a:text("OPS-42")', 'href')).toBe('https://jira.example.com/browse/OPS-42');
+    expect(
+      await page.getAttribute('a[href^="https://slack.com/archives/C0ALPHA/p1767600000000100"]', 'target'),
+    ).toBe('_blank');
+    expect(await page.getAttribute('a:text("OPS-42")', 'href')).toBe(
+      'https://jira.example.com/browse/OPS-42',
+    );
 
     await page.click('a[href="/dashboard/s/alpha-late"]');
     await page.waitForURL(`${base}/dashboard/s/alpha-late`, WAIT);
-    expect(await page.locator('main').innerText()).toContain('1 security update pending past the 7-day standard');
+    expect(await page.locator('main').innerText()).toContain(
+      '1 security update pending past the 7-day standard',
+    );
 
     const hidden = await page.goto(`${base}/dashboard/p/beta`);
     expect(hidden?.status()).toBe(404);
@@ -158,8 +185,15 @@ describe.skipIf(skipBrowser())('the dashboard in Chromium', () => {
     const csv = await page.request.get(`${base}/dashboard/reports/compliance.csv`);
     expect(csv.headers()['content-disposition']).toMatch(/attachment; filename="warden-compliance-alpha-/);
     const rows = parseCsv(await csv.text());
-    expect(rows.slice(1).map((r) => r[0]).sort()).toEqual(['alpha-late', 'alpha-new', 'alpha-ok']);
-    expect((await page.request.get(`${base}/dashboard/reports/compliance.pdf?project=beta`)).status()).toBe(403);
+    expect(
+      rows
+        .slice(1)
+        .map((r) => r[0])
+        .sort(),
+    ).toEqual(['alpha-late', 'alpha-new', 'alpha-ok']);
+    expect((await page.request.get(`${base}/dashboard/reports/compliance.pdf?project=beta`)).status()).toBe(
+      403,
+    );
     expect(dialogs).toEqual([]);
     await page.close();
   });

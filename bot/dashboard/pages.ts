@@ -1,6 +1,6 @@
+import type { OverviewView, ProjectView, ServerLine, ServerView } from '../../commands/reports/dashboard.js';
 import type { BaselineStateWithServer } from '../../storage/baselines.js';
 import type { BreakdownRow, ConversationRow } from '../../storage/reports.js';
-import type { OverviewView, ProjectView, ServerLine, ServerView } from '../../commands/reports/dashboard.js';
 import { type Html, html, type Safe, safeHref, trusted } from './html.js';
 
 /**
@@ -87,7 +87,8 @@ function cards(rows: readonly BreakdownRow[]): Html {
     }),
     { servers: 0, compliant: 0, nonCompliant: 0, unknown: 0, pendingSecurity: 0 },
   );
-  const card = (n: string | number, l: string, cls = '') => html`<div class="card"><div class="n ${cls}">${n}</div><div class="l">${l}</div></div>`;
+  const card = (n: string | number, l: string, cls = '') =>
+    html`<div class="card"><div class="n ${cls}">${n}</div><div class="l">${l}</div></div>`;
   return html`<div class="cards">${[
     card(total.servers, 'servers'),
     card(pct(total.compliant, total.servers), 'compliant', 'compliant'),
@@ -97,13 +98,24 @@ function cards(rows: readonly BreakdownRow[]): Html {
   ]}</div>`;
 }
 
-const DIMENSION_LABEL = { project: 'Project', account: 'Account', region: 'Region', provider: 'Provider' } as const;
+const DIMENSION_LABEL = {
+  project: 'Project',
+  account: 'Account',
+  region: 'Region',
+  provider: 'Provider',
+} as const;
 
-function breakdownTable(dimension: BreakdownRow['dimension'], rows: readonly BreakdownRow[], link: boolean): Html {
+function breakdownTable(
+  dimension: BreakdownRow['dimension'],
+  rows: readonly BreakdownRow[],
+  link: boolean,
+): Html {
   return html`<div><h2>By ${dimension}</h2><table><thead><tr><th>${DIMENSION_LABEL[dimension]}</th><th class="num">Servers</th>
 <th class="num">Compliant</th><th class="num">Non-compliant</th><th class="num">Unknown</th><th class="num">Security pending</th></tr></thead>
 <tbody>${rows.map(
-    (r) => html`<tr><td>${link && r.value !== '(none)' ? html`<a href="/dashboard/p/${encodeURIComponent(r.value)}">${r.value}</a>` : r.value}</td>
+    (
+      r,
+    ) => html`<tr><td>${link && r.value !== '(none)' ? html`<a href="/dashboard/p/${encodeURIComponent(r.value)}">${r.value}</a>` : r.value}</td>
 <td class="num">${r.servers}</td><td class="num">${r.compliant} (${pct(r.compliant, r.servers)})</td>
 <td class="num">${r.nonCompliant}</td><td class="num">${r.unknown}</td><td class="num">${r.pendingSecurity}</td></tr>`,
   )}</tbody></table></div>`;
@@ -124,13 +136,18 @@ function downloads(project: string | null): Html {
   const q = project ? `?project=${encodeURIComponent(project)}` : '';
   const kinds = ['compliance', 'vendors', 'trends', 'users'] as const;
   return html`<p class="downloads">${kinds.map(
-    (k) => html`${k}: <a href="/dashboard/reports/${k}.pdf${q}">PDF</a> <a href="/dashboard/reports/${k}.csv${q}">CSV</a> · `,
+    (k) =>
+      html`${k}: <a href="/dashboard/reports/${k}.pdf${q}">PDF</a> <a href="/dashboard/reports/${k}.csv${q}">CSV</a> · `,
   )}<span class="muted">The per-user report needs audit:read.</span></p>`;
 }
 
 export function overviewPage(ctx: PageContext, view: OverviewView, now: Date): string {
   if (view.projects.length === 0 && view.breakdown.length === 0) {
-    return layout(ctx, 'Overview', html`<p>You may not read the compliance of any project yet. Ask an admin for a role with compliance:read.</p>`);
+    return layout(
+      ctx,
+      'Overview',
+      html`<p>You may not read the compliance of any project yet. Ask an admin for a role with compliance:read.</p>`,
+    );
   }
   const by = (d: BreakdownRow['dimension']) => view.breakdown.filter((r) => r.dimension === d);
   return layout(
@@ -147,8 +164,10 @@ ${breakdownTable('region', by('region'), false)}${breakdownTable('provider', by(
 
 function threadLink(t: ConversationRow['threads'][number], publicUrl: string): Html {
   let url = `${publicUrl}/`;
-  if (t.platform === 'slack') url = `https://slack.com/archives/${encodeURIComponent(t.channel)}/p${t.messageId.replace('.', '')}`;
-  if (t.platform === 'teams') url = `https://teams.microsoft.com/l/message/${encodeURIComponent(t.channel)}/${encodeURIComponent(t.messageId)}`;
+  if (t.platform === 'slack')
+    url = `https://slack.com/archives/${encodeURIComponent(t.channel)}/p${t.messageId.replace('.', '')}`;
+  if (t.platform === 'teams')
+    url = `https://teams.microsoft.com/l/message/${encodeURIComponent(t.channel)}/${encodeURIComponent(t.messageId)}`;
   return html`<a href="${safeHref(url)}" rel="noreferrer" target="_blank">${t.platform} thread</a> `;
 }
 
@@ -201,7 +220,9 @@ export function serverPage(ctx: PageContext, view: ServerView, now: Date): strin
 <h2>Pending updates (${view.findings.length})</h2>${
       view.findings.length
         ? html`<table><thead><tr><th>Package</th><th>Installed → candidate</th><th>Class</th><th>Severity</th><th>Pending for</th><th>CVEs</th></tr></thead><tbody>${view.findings.map(
-            (f) => html`<tr><td>${f.package}${f.arch ? `:${f.arch}` : ''}</td><td>${f.installedVersion} → ${f.candidateVersion}</td>
+            (
+              f,
+            ) => html`<tr><td>${f.package}${f.arch ? `:${f.arch}` : ''}</td><td>${f.installedVersion} → ${f.candidateVersion}</td>
 <td>${f.classification}</td><td>${f.severity}</td><td>${age(f.firstSeenAt, now)}</td><td>${f.cves.slice(0, 5).join(', ')}</td></tr>`,
           )}</tbody></table>`
         : html`<p class="muted">Nothing pending.</p>`

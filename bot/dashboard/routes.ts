@@ -38,7 +38,14 @@ export interface DashboardEnv {
 }
 
 const Segment = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/);
-const ReportQuery = z.object({ project: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/).optional() }).strict();
+const ReportQuery = z
+  .object({
+    project: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]{0,62}$/)
+      .optional(),
+  })
+  .strict();
 
 const STATUS: Partial<Record<AppError['code'], 400 | 401 | 403 | 404>> = {
   bad_request: 400,
@@ -86,7 +93,8 @@ async function resolveViewer(c: Context<DashboardEnv>, deps: Deps): Promise<Reso
 
 function page(resolved: Resolved, nonce: string): PageContext {
   const user = resolved.viewer.actor.user;
-  const scope = resolved.viewer.scope.kind === 'project' ? ` · project ${resolved.viewer.scope.slug} only` : '';
+  const scope =
+    resolved.viewer.scope.kind === 'project' ? ` · project ${resolved.viewer.scope.slug} only` : '';
   return { nonce, viewer: `${user.displayName} (@${user.handle})${scope}`, logout: resolved.via === 'link' };
 }
 
@@ -120,7 +128,14 @@ export function createDashboardRoutes(options: { deps: Deps }): Hono<DashboardEn
     const nonce = c.get('nonce') ?? randomBytes(16).toString('base64');
     securityHeaders(c, nonce);
     if (status === 401) deleteCookie(c, DASHBOARD_COOKIE, { path: '/dashboard' });
-    const title = status === 401 ? 'Sign-in needed' : status === 403 ? 'Not allowed' : status === 404 ? 'Not found' : 'Bad request';
+    const title =
+      status === 401
+        ? 'Sign-in needed'
+        : status === 403
+          ? 'Not allowed'
+          : status === 404
+            ? 'Not found'
+            : 'Bad request';
     return c.html(messagePage(nonce, title, error.message), status);
   });
   const nonceOf = (c: Context<DashboardEnv>) => c.get('nonce');
@@ -128,7 +143,10 @@ export function createDashboardRoutes(options: { deps: Deps }): Hono<DashboardEn
   app.get('/dashboard/auth', async (c) => {
     const token = c.req.query('t') ?? '';
     const verified = await verifyDashboardToken(deps, token);
-    const maxAge = Math.max(1, Math.floor((verified.expiresAt.getTime() - deps.clock.now().getTime()) / 1000));
+    const maxAge = Math.max(
+      1,
+      Math.floor((verified.expiresAt.getTime() - deps.clock.now().getTime()) / 1000),
+    );
     setCookie(c, DASHBOARD_COOKIE, token, {
       path: '/dashboard',
       httpOnly: true,
@@ -143,12 +161,20 @@ export function createDashboardRoutes(options: { deps: Deps }): Hono<DashboardEn
       '<meta name="referrer" content="no-referrer">',
       `<meta name="referrer" content="no-referrer"><meta http-equiv="refresh" content="0;url=${target}">`,
     );
-    return c.html(body.replace('Opening the dashboard…', `Opening the dashboard… <a href="${target}">continue</a>`));
+    return c.html(
+      body.replace('Opening the dashboard…', `Opening the dashboard… <a href="${target}">continue</a>`),
+    );
   });
 
   app.post('/dashboard/logout', (c) => {
     deleteCookie(c, DASHBOARD_COOKIE, { path: '/dashboard' });
-    return c.html(messagePage(nonceOf(c), 'Signed out', 'You are signed out. Ask Warden for a new link with /warden dashboard.'));
+    return c.html(
+      messagePage(
+        nonceOf(c),
+        'Signed out',
+        'You are signed out. Ask Warden for a new link with /warden dashboard.',
+      ),
+    );
   });
 
   app.get('/dashboard', async (c) => {
@@ -176,7 +202,8 @@ export function createDashboardRoutes(options: { deps: Deps }): Hono<DashboardEn
   app.get('/dashboard/charts/trend.png', async (c) => {
     const resolved = await resolveViewer(c, deps);
     const project = c.req.query('project');
-    if (project !== undefined && !Segment.safeParse(project).success) throw new AppError('not_found', 'no such chart');
+    if (project !== undefined && !Segment.safeParse(project).success)
+      throw new AppError('not_found', 'no such chart');
     const png = await dashboardTrendPng(deps, resolved.viewer, project);
     if (!png) throw new AppError('not_found', 'there is no trend to draw yet');
     return c.body(new Uint8Array(png), 200, { 'content-type': 'image/png' });

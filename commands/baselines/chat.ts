@@ -2,8 +2,8 @@ import { z } from 'zod';
 import type { InteractionResult, ListItem, Reply } from '../../bot/chat/model.js';
 import { AppError } from '../../lib/errors.js';
 import type { BaselineStateWithServer } from '../../storage/baselines.js';
-import { ago } from '../scanning/chat.js';
 import type { ActionSpec, CommandSpec } from '../registry.js';
+import { ago } from '../scanning/chat.js';
 import { baselineStatus, runBaselineNow } from './queries.js';
 import { requestRemediation } from './remediate.js';
 import type { BaselineRunOutcome } from './run.js';
@@ -16,7 +16,8 @@ const SHOWN = 30;
 const MARK = { pass: '✅', fail: '❌', unknown: '❔', error: '❔' } as const;
 
 function stateItem(s: BaselineStateWithServer, now: Date, withServer: boolean): ListItem {
-  const since = s.status === 'fail' ? `failing since ${ago(s.since, now)}` : s.status === 'pass' ? 'passing' : 'unknown';
+  const since =
+    s.status === 'fail' ? `failing since ${ago(s.since, now)}` : s.status === 'pass' ? 'passing' : 'unknown';
   return {
     text: `${MARK[s.status]} ${withServer ? `${s.serverName}: ` : ''}${s.checkId}: ${s.title}`,
     detail: `${since} · checked ${ago(s.lastCheckedAt, now)}${s.lastEvidence ? ` · ${s.lastEvidence}` : ''}`,
@@ -36,7 +37,10 @@ export function runReply(outcome: BaselineRunOutcome): Reply {
     visibility: 'private',
     tone: failed > 0 ? 'warning' : 'success',
     header: `Baseline on ${outcome.serverName}: ${outcome.results.filter((r) => r.status === 'pass').length}/${outcome.results.length} pass`,
-    items: outcome.results.map((r) => ({ text: `${MARK[r.status]} ${r.checkId}: ${r.title}`, detail: r.evidence })),
+    items: outcome.results.map((r) => ({
+      text: `${MARK[r.status]} ${r.checkId}: ${r.title}`,
+      detail: r.evidence,
+    })),
     ...(outcome.drifted.length ? { context: [`Drifted now (alerted): ${outcome.drifted.join(', ')}`] } : {}),
   };
 }
@@ -49,7 +53,11 @@ export const baselineCommand: CommandSpec = {
   maxPositional: 1,
   async run(args, ctx): Promise<InteractionResult> {
     const name = args.positional[0];
-    if (!name) throw new AppError('bad_request', 'Say which server or project.\nUsage: /warden baseline <server|project>');
+    if (!name)
+      throw new AppError(
+        'bad_request',
+        'Say which server or project.\nUsage: /warden baseline <server|project>',
+      );
     const status = await baselineStatus(ctx.deps, ctx.actor, name);
     const now = ctx.deps.clock.now();
     const failing = status.states.filter((s) => s.status === 'fail');
@@ -62,10 +70,14 @@ export const baselineCommand: CommandSpec = {
         header: `Baseline: ${status.scope.kind} ${status.scope.name}`,
         ...(status.states.length
           ? { items: ordered.slice(0, SHOWN).map((s) => stateItem(s, now, many)) }
-          : { text: 'No baseline results yet: they come after the next successful scan, or run `baseline run <server>`.' }),
+          : {
+              text: 'No baseline results yet: they come after the next successful scan, or run `baseline run <server>`.',
+            }),
         context: [
           `${failing.length} failing of ${status.states.length}${status.states.length > SHOWN ? `, ${SHOWN} shown` : ''}.`,
-          ...(status.lastRun ? [`Last run ${ago(status.lastRun.startedAt, now)} (${status.lastRun.triggeredBy}).`] : []),
+          ...(status.lastRun
+            ? [`Last run ${ago(status.lastRun.startedAt, now)} (${status.lastRun.triggeredBy}).`]
+            : []),
         ],
       },
     };
@@ -94,7 +106,10 @@ export const baselineRemediateCommand: CommandSpec = {
   async run(args, ctx): Promise<InteractionResult> {
     const [server, check] = args.positional;
     if (!server || !check) {
-      throw new AppError('bad_request', 'Say which server and check.\nUsage: /warden baseline remediate <server> <check>');
+      throw new AppError(
+        'bad_request',
+        'Say which server and check.\nUsage: /warden baseline remediate <server> <check>',
+      );
     }
     return { reply: (await requestRemediation(ctx.deps, ctx.actor, { server, check })).reply };
   },
@@ -110,11 +125,18 @@ export const baselineActions: ActionSpec[] = [
       try {
         value = ButtonValue.parse(JSON.parse(action.value));
       } catch {
-        throw new AppError('bad_request', 'That button is from an older message; run `baseline remediate <server> <check>`.');
+        throw new AppError(
+          'bad_request',
+          'That button is from an older message; run `baseline remediate <server> <check>`.',
+        );
       }
       return { reply: (await requestRemediation(ctx.deps, ctx.actor, value)).reply };
     },
   },
 ];
 
-export const baselineCommands: CommandSpec[] = [baselineCommand, baselineRunCommand, baselineRemediateCommand];
+export const baselineCommands: CommandSpec[] = [
+  baselineCommand,
+  baselineRunCommand,
+  baselineRemediateCommand,
+];

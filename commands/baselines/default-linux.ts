@@ -19,6 +19,7 @@ const lines = (...l: string[]) => l.join('\n');
  * for the keywords these checks need.
  */
 export const SSHD_EFFECTIVE_SCRIPT = lines(
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell expansion, not a JS template
   'cfg=${1:-/etc/ssh/sshd_config}',
   'for bin in sshd /usr/sbin/sshd; do',
   '  if out=$("$bin" -T -f "$cfg" 2>/dev/null) && [ -n "$out" ]; then printf "%s\\n" "$out"; exit 0; fi',
@@ -27,6 +28,7 @@ export const SSHD_EFFECTIVE_SCRIPT = lines(
   'expand() {',
   '  while IFS= read -r line || [ -n "$line" ]; do',
   '    set -f; set -- $line; set +f',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell expansion, not a JS template
   '    case $(printf "%s" "${1:-}" | tr "A-Z" "a-z") in',
   '      include) shift',
   '        for pat in "$@"; do',
@@ -66,6 +68,7 @@ const FIREWALL_SCRIPT = lines(
 
 const AUTO_UPDATES_SCRIPT = lines(
   'if command -v apt-config >/dev/null 2>&1; then',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell expansion, not a JS template
   "  if ! dpkg-query -W -f='${Status}' unattended-upgrades 2>/dev/null | grep -q 'install ok installed'; then",
   '    echo "unattended-upgrades is not installed"; exit 1',
   '  fi',
@@ -104,6 +107,7 @@ const AUDITD_SCRIPT = lines(
  */
 const SSHD_DROPIN_SCRIPT = lines(
   'set -e',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell expansion, not a JS template
   'd=/etc/ssh/sshd_config.d; f=$d/00-warden-baseline.conf; key=${1%% *}',
   'grep -Eiq "^[[:space:]]*Include[[:space:]]+/etc/ssh/sshd_config.d/" /etc/ssh/sshd_config || { echo "sshd_config does not include $d: set $1 by hand"; exit 3; }',
   'mkdir -p "$d"; touch "$f"; cp "$f" "$f.warden-bak"',
@@ -160,7 +164,8 @@ export const DEFAULT_LINUX_BASELINE: Baseline = BaselineSchema.parse({
       root: true,
       pass: { exitCode: 0 },
       unknownExitCodes: [3, 126, 127],
-      advice: 'Enable nftables, ufw or firewalld with a default-deny input policy that allows SSH from your admin networks.',
+      advice:
+        'Enable nftables, ufw or firewalld with a default-deny input policy that allows SSH from your admin networks.',
     },
     {
       id: 'updates.automatic-security',
@@ -169,7 +174,8 @@ export const DEFAULT_LINUX_BASELINE: Baseline = BaselineSchema.parse({
       argv: ['sh', '-c', AUTO_UPDATES_SCRIPT, 'automatic-updates'],
       pass: { exitCode: 0 },
       unknownExitCodes: [3, 126, 127],
-      advice: 'Debian/Ubuntu: install unattended-upgrades and run dpkg-reconfigure -plow unattended-upgrades. RHEL: enable dnf-automatic-install.timer.',
+      advice:
+        'Debian/Ubuntu: install unattended-upgrades and run dpkg-reconfigure -plow unattended-upgrades. RHEL: enable dnf-automatic-install.timer.',
     },
     {
       id: 'audit.auditd',
@@ -178,7 +184,8 @@ export const DEFAULT_LINUX_BASELINE: Baseline = BaselineSchema.parse({
       argv: ['sh', '-c', AUDITD_SCRIPT, 'auditd'],
       pass: { exitCode: 0 },
       unknownExitCodes: [3, 126, 127],
-      advice: 'Install auditd (apt-get install auditd, or dnf install audit) and enable it: systemctl enable --now auditd.',
+      advice:
+        'Install auditd (apt-get install auditd, or dnf install audit) and enable it: systemctl enable --now auditd.',
       remediation: {
         argv: ['sh', '-c', 'systemctl enable --now auditd && systemctl is-active auditd', 'auditd-enable'],
         risk: 'low',
@@ -189,4 +196,6 @@ export const DEFAULT_LINUX_BASELINE: Baseline = BaselineSchema.parse({
 });
 
 /** Baselines by name. Projects choose one with settings.compliance.baseline.name (default: default-linux). */
-export const BASELINES: ReadonlyMap<string, Baseline> = new Map([[DEFAULT_LINUX_BASELINE.name, DEFAULT_LINUX_BASELINE]]);
+export const BASELINES: ReadonlyMap<string, Baseline> = new Map([
+  [DEFAULT_LINUX_BASELINE.name, DEFAULT_LINUX_BASELINE],
+]);

@@ -5,7 +5,16 @@ import { evaluateCheck } from './evaluate.js';
 import { BaselineCheck } from './types.js';
 
 function exec(stdout: string, exitCode: number | null = 0, extra: Partial<ExecResult> = {}): ExecResult {
-  return { exitCode, signal: null, stdout, stderr: '', truncated: false, timedOut: false, durationMs: 5, ...extra };
+  return {
+    exitCode,
+    signal: null,
+    stdout,
+    stderr: '',
+    truncated: false,
+    timedOut: false,
+    durationMs: 5,
+    ...extra,
+  };
 }
 
 const rootLogin = DEFAULT_LINUX_BASELINE.checks.find((c) => c.id === 'ssh.root-login')!;

@@ -44,8 +44,7 @@ export function evaluateCheck(check: BaselineCheck, exec: CheckExec): CheckResul
   }
   const rule = check.pass;
   const failures: string[] = [];
-  const wantExit =
-    rule.exitCode ?? (rule.stdoutMatches || rule.stdoutNotMatches ? undefined : 0);
+  const wantExit = rule.exitCode ?? (rule.stdoutMatches || rule.stdoutNotMatches ? undefined : 0);
   if (wantExit !== undefined && exec.exitCode !== wantExit) failures.push(`exit ${exec.exitCode}`);
   let evidence = '';
   if (rule.stdoutMatches) {

@@ -22,9 +22,15 @@ async function projectOf(deps: Deps, server: Server) {
   return server.projectId === null ? null : ((await getProjectById(deps.sql, server.projectId)) ?? null);
 }
 
-export async function serverForBaseline(deps: Deps, actor: Actor, name: string, permission: 'compliance:read' | 'scan:run') {
+export async function serverForBaseline(
+  deps: Deps,
+  actor: Actor,
+  name: string,
+  permission: 'compliance:read' | 'scan:run',
+) {
   const server = await getServerByName(deps.sql, name);
-  if (!server) throw new AppError('not_found', `there is no server called ${name}; type \`servers\` to list them`);
+  if (!server)
+    throw new AppError('not_found', `there is no server called ${name}; type \`servers\` to list them`);
   authorize(actor, permission, await projectOf(deps, server));
   return server;
 }
@@ -41,7 +47,10 @@ export async function baselineStatus(deps: Deps, actor: Actor, name: string): Pr
   }
   const server = await getServerByName(deps.sql, name);
   if (!server) {
-    throw new AppError('not_found', `there is no server or project called ${name}; type \`servers\` or \`projects\``);
+    throw new AppError(
+      'not_found',
+      `there is no server or project called ${name}; type \`servers\` or \`projects\``,
+    );
   }
   authorize(actor, 'compliance:read', await projectOf(deps, server));
   return {

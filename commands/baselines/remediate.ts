@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Notification, Reply } from '../../bot/chat/model.js';
-import { AppError, isAppError } from '../../lib/errors.js';
 import type { Deliverer } from '../../jobs/outbox-worker.js';
+import { AppError, isAppError } from '../../lib/errors.js';
 import type { ApprovalRequest } from '../../storage/approvals.js';
 import {
   getRemediation,
@@ -14,15 +14,15 @@ import {
 } from '../../storage/baselines.js';
 import { withTx } from '../../storage/db.js';
 import { getProjectById, getServerByName } from '../../storage/inventory.js';
-import { getServersByIds } from '../../storage/scans.js';
 import type { OutboxItem } from '../../storage/outbox.js';
+import { getServersByIds } from '../../storage/scans.js';
+import { targetFor } from '../access/ports.js';
 import { openApproval } from '../approvals/open.js';
 import { approvalRef } from '../approvals/state.js';
 import type { ApprovalHook, ApprovalSubject } from '../approvals/subjects.js';
 import { recordEvent } from '../audit/trail.js';
 import type { Deps } from '../deps.js';
 import { type Actor, authorize } from '../rbac/authorize.js';
-import { targetFor } from '../access/ports.js';
 import { runBaseline, sudoAllowed } from './run.js';
 import { baselineNamed, baselineSettings } from './settings.js';
 import type { Baseline } from './types.js';
@@ -51,7 +51,10 @@ export async function requestRemediation(
 ): Promise<{ remediation: RemediationRow; approvalId: number; reply: Reply }> {
   const server = await getServerByName(deps.sql, input.server);
   if (!server) {
-    throw new AppError('not_found', `there is no server called ${input.server}; type \`servers\` to list them`);
+    throw new AppError(
+      'not_found',
+      `there is no server called ${input.server}; type \`servers\` to list them`,
+    );
   }
   const project = server.projectId === null ? undefined : await getProjectById(deps.sql, server.projectId);
   authorize(actor, 'baseline:remediate', project ?? null);
@@ -132,7 +135,11 @@ export const remediationSubject: ApprovalSubject = {
     const { remediationId } = HookData.parse(approval.details.data);
     const row = await lockRemediation(tx, remediationId);
     if (!row || row.status !== 'awaiting-approval') return;
-    await setRemediationStatus(tx, row.id, { from: ['awaiting-approval'], to: 'approved', at: deps.clock.now() });
+    await setRemediationStatus(tx, row.id, {
+      from: ['awaiting-approval'],
+      to: 'approved',
+      at: deps.clock.now(),
+    });
     await recordEvent(
       tx,
       deps,
@@ -181,25 +188,40 @@ export async function runRemediation(
   });
   if (!claimed) return getRemediation(deps.sql, remediationId);
   const [server] = await getServersByIds(deps.sql, [claimed.serverId]);
-  let outcome: { status: 'succeeded' | 'failed'; exitCode: number | null; output: string; error: string | null };
+  let outcome: {
+    status: 'succeeded' | 'failed';
+    exitCode: number | null;
+    output: string;
+    error: string | null;
+  };
   try {
     if (!server) throw new AppError('not_found', 'the server was removed from the inventory');
     const target = await targetFor(deps, server);
     try {
       const sudo = await sudoAllowed(deps, server);
-      const exec = await target.exec(claimed.argv, { sudo, timeoutMs: 5 * 60_000, maxOutputBytes: 64 * 1024 });
+      const exec = await target.exec(claimed.argv, {
+        sudo,
+        timeoutMs: 5 * 60_000,
+        maxOutputBytes: 64 * 1024,
+      });
       const output = `${exec.stdout}${exec.stderr ? `\n${exec.stderr}` : ''}`.trim().slice(-OUTPUT_MAX);
       outcome = {
         status: exec.exitCode === 0 ? 'succeeded' : 'failed',
         exitCode: exec.exitCode,
         output,
-        error: exec.exitCode === 0 ? null : exec.timedOut ? 'timed out' : `exit ${exec.exitCode ?? exec.signal}`,
+        error:
+          exec.exitCode === 0 ? null : exec.timedOut ? 'timed out' : `exit ${exec.exitCode ?? exec.signal}`,
       };
     } finally {
       await target.close().catch(() => {});
     }
   } catch (error) {
-    outcome = { status: 'failed', exitCode: null, output: '', error: isAppError(error) ? error.message : String(error) };
+    outcome = {
+      status: 'failed',
+      exitCode: null,
+      output: '',
+      error: isAppError(error) ? error.message : String(error),
+    };
   }
   await withTx(deps.sql, async (tx) => {
     await setRemediationStatus(tx, claimed.id, {
@@ -222,7 +244,12 @@ export async function runRemediation(
         action: `baseline.remediation-${outcome.status}`,
         subject: { type: REMEDIATION_SUBJECT, id: String(claimed.id) },
         projectId: claimed.projectId,
-        data: { remediationId: claimed.id, check: claimed.checkId, exitCode: outcome.exitCode, error: outcome.error },
+        data: {
+          remediationId: claimed.id,
+          check: claimed.checkId,
+          exitCode: outcome.exitCode,
+          error: outcome.error,
+        },
       },
       claimed.approvalId === null
         ? []

@@ -11,9 +11,9 @@ import { saveBaselineState as saveServerBaselineSummary } from '../../storage/co
 import { withTx } from '../../storage/db.js';
 import { getProjectById, type Server } from '../../storage/inventory.js';
 import { getAccount } from '../../storage/scans.js';
+import { targetFor } from '../access/ports.js';
 import { recordEvent } from '../audit/trail.js';
 import type { Deps } from '../deps.js';
-import { targetFor } from '../access/ports.js';
 import { sendDriftAlert } from './alert.js';
 import { type CheckExec, evaluateCheck } from './evaluate.js';
 import { baselineNamed, baselineSettings } from './settings.js';
@@ -59,7 +59,11 @@ export async function sudoAllowed(deps: Deps, server: Server): Promise<boolean> 
 }
 
 /** Runs each check once; checks with the same command share one execution. */
-async function runChecks(target: Target, checks: readonly BaselineCheck[], sudo: boolean): Promise<CheckResult[]> {
+async function runChecks(
+  target: Target,
+  checks: readonly BaselineCheck[],
+  sudo: boolean,
+): Promise<CheckResult[]> {
   const memo = new Map<string, Promise<CheckExec>>();
   const results: CheckResult[] = [];
   for (const check of checks) {
@@ -107,7 +111,14 @@ function transition(
     // Unknown this time: keep the last definite status; a check that never answered is 'unknown'.
     const next: BaselineStateRow = previous
       ? { ...previous, ...common }
-      : { ...common, status: 'unknown', since: at, lastPassedAt: null, driftedAt: null, driftAlertedAt: null };
+      : {
+          ...common,
+          status: 'unknown',
+          since: at,
+          lastPassedAt: null,
+          driftedAt: null,
+          driftAlertedAt: null,
+        };
     return { check, result, next, drift: null, restored: false };
   }
   const status = result.status;

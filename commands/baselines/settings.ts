@@ -20,7 +20,9 @@ export const BaselineSettings = z
   .strip();
 export type BaselineSettings = z.infer<typeof BaselineSettings>;
 
-export function baselineSettings(project: Pick<Project, 'settings' | 'slug'> | null | undefined): BaselineSettings {
+export function baselineSettings(
+  project: Pick<Project, 'settings' | 'slug'> | null | undefined,
+): BaselineSettings {
   const compliance = project?.settings.compliance;
   const raw =
     compliance && typeof compliance === 'object' && !Array.isArray(compliance)

@@ -63,14 +63,19 @@ export const BaselineCheck = z
     /** What to read and fix by hand when the check fails. */
     advice: z.string().max(1000).optional(),
     /** A fixing command, run only after an approval ('baseline-remediation'). */
-    remediation: z.object({ argv: Argv, risk: Risk, summary: z.string().min(1).max(300) }).strict().optional(),
+    remediation: z
+      .object({ argv: Argv, risk: Risk, summary: z.string().min(1).max(300) })
+      .strict()
+      .optional(),
   })
   .strict();
 export type BaselineCheck = z.infer<typeof BaselineCheck>;
 
 export const Baseline = z
   .object({
-    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a baseline name is lower-case letters, digits and dashes'),
+    name: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a baseline name is lower-case letters, digits and dashes'),
     title: z.string().min(1).max(200),
     /** OS families it applies to (integrations/os OsFamily); others are skipped. */
     families: z.array(z.enum(['debian', 'rhel', 'suse', 'alpine', 'unknown'])).min(1),

@@ -1,10 +1,6 @@
 import type { ListItem, Notification } from '../../bot/chat/model.js';
-import {
-  type AlertKind,
-  type AlertWrite,
-  insertAlerts,
-  type ServerComplianceFacts,
-} from '../../storage/compliance.js';
+import type { ServerComplianceFacts } from '../../storage/compliance.js';
+import { type AlertKind, type AlertWrite, insertAlerts } from '../../storage/compliance-alerts.js';
 import type { Tx } from '../../storage/db.js';
 import { recordEvent, type TrailDeps } from '../audit/trail.js';
 import type { Evaluation, ReasonCode } from './rules.js';

@@ -28,7 +28,9 @@ export async function complianceReport(
     const std = (r.projectId !== null ? byProject.get(r.projectId)?.standards : undefined) ?? fallback;
     const state = r.state ?? 'unknown';
     counts[state] += 1;
-    const reasons = r.state ? fromStoredReasons(r.reasons).map((x) => reasonText(x, std, now)) : ['not evaluated yet'];
+    const reasons = r.state
+      ? fromStoredReasons(r.reasons).map((x) => reasonText(x, std, now))
+      : ['not evaluated yet'];
     return {
       server: r.server,
       project: r.project,

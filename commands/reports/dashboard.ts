@@ -40,7 +40,10 @@ export interface VisibleProjects {
 const DAY = 86_400_000;
 
 function hidden(what: string): AppError {
-  return new AppError('not_found', `${what} is not on your dashboard (it does not exist, or you may not read it)`);
+  return new AppError(
+    'not_found',
+    `${what} is not on your dashboard (it does not exist, or you may not read it)`,
+  );
 }
 
 export async function visibleProjects(deps: Deps, viewer: Viewer): Promise<VisibleProjects> {
@@ -68,7 +71,9 @@ async function withReasons(deps: Deps, rows: ComplianceRow[], ids: number[] | nu
   const { byProject, fallback } = await loadStandards(deps.sql, now, ids);
   return rows.map((r) => {
     const std = (r.projectId !== null ? byProject.get(r.projectId)?.standards : undefined) ?? fallback;
-    const reasonTexts = r.state ? fromStoredReasons(r.reasons).map((x) => reasonText(x, std, now)) : ['not evaluated yet'];
+    const reasonTexts = r.state
+      ? fromStoredReasons(r.reasons).map((x) => reasonText(x, std, now))
+      : ['not evaluated yet'];
     return { ...r, reasonTexts };
   });
 }
@@ -82,7 +87,8 @@ export interface OverviewView {
 
 export async function dashboardOverview(deps: Deps, viewer: Viewer): Promise<OverviewView> {
   const visible = await visibleProjects(deps, viewer);
-  if (visible.ids !== null && visible.ids.length === 0) return { projects: [], breakdown: [], worst: [], hasTrend: false };
+  if (visible.ids !== null && visible.ids.length === 0)
+    return { projects: [], breakdown: [], worst: [], hasTrend: false };
   await evaluate(deps, visible.ids);
   const [breakdown, rows, trend] = await Promise.all([
     complianceBreakdown(deps.sql, visible.ids),
@@ -90,7 +96,12 @@ export async function dashboardOverview(deps: Deps, viewer: Viewer): Promise<Ove
     trendRows(deps, visible.ids, 30),
   ]);
   const worst = rows.filter((r) => r.state !== 'compliant').slice(0, 15);
-  return { projects: visible.slugs, breakdown, worst: await withReasons(deps, worst, visible.ids), hasTrend: trend.length > 0 };
+  return {
+    projects: visible.slugs,
+    breakdown,
+    worst: await withReasons(deps, worst, visible.ids),
+    hasTrend: trend.length > 0,
+  };
 }
 
 export interface ProjectView {
@@ -105,7 +116,8 @@ export interface ProjectView {
 async function visibleProject(deps: Deps, viewer: Viewer, slug: string) {
   const visible = await visibleProjects(deps, viewer);
   const project = await getProjectBySlug(deps.sql, slug);
-  if (!project || !(visible.ids === null || visible.ids.includes(project.id))) throw hidden(`project ${slug}`);
+  if (!project || !(visible.ids === null || visible.ids.includes(project.id)))
+    throw hidden(`project ${slug}`);
   return project;
 }
 
@@ -139,7 +151,8 @@ export async function dashboardServer(deps: Deps, viewer: Viewer, name: string):
   const server = await getServerByName(deps.sql, name);
   if (!server) throw hidden(`server ${name}`);
   const visible = await visibleProjects(deps, viewer);
-  const allowed = visible.ids === null || (server.projectId !== null && visible.ids.includes(server.projectId));
+  const allowed =
+    visible.ids === null || (server.projectId !== null && visible.ids.includes(server.projectId));
   if (!allowed) throw hidden(`server ${name}`);
   if (server.projectId !== null) await evaluate(deps, [server.projectId]);
   const scope = server.projectId === null ? null : [server.projectId];
@@ -164,8 +177,15 @@ async function trendRows(deps: Deps, ids: number[] | null, days: number) {
 }
 
 /** The 30-day trend chart (the digest's renderer) for the visible projects or one of them; undefined without data. */
-export async function dashboardTrendPng(deps: Deps, viewer: Viewer, slug?: string): Promise<Buffer | undefined> {
-  const ids = slug !== undefined ? [(await visibleProject(deps, viewer, slug)).id] : (await visibleProjects(deps, viewer)).ids;
+export async function dashboardTrendPng(
+  deps: Deps,
+  viewer: Viewer,
+  slug?: string,
+): Promise<Buffer | undefined> {
+  const ids =
+    slug !== undefined
+      ? [(await visibleProject(deps, viewer, slug)).id]
+      : (await visibleProjects(deps, viewer)).ids;
   if (ids !== null && ids.length === 0) return undefined;
   const rows = await trendRows(deps, ids, 30);
   if (rows.length === 0) return undefined;
@@ -184,5 +204,7 @@ export async function dashboardTrendPng(deps: Deps, viewer: Viewer, slug?: strin
       mttpDays: row?.mttpSeconds != null ? row.mttpSeconds / 86_400 : null,
     });
   }
-  return renderTrendChart(points, { title: slug ? `Project ${slug}: last 30 days` : 'All your projects: last 30 days' });
+  return renderTrendChart(points, {
+    title: slug ? `Project ${slug}: last 30 days` : 'All your projects: last 30 days',
+  });
 }

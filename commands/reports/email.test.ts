@@ -35,7 +35,11 @@ beforeAll(async () => {
   await seedAlphaRollups(db.current.sql, fleet.alpha.id, deps.clock.now());
   await db.current.sql`
     update projects set settings = settings || ${db.current.sql.json({
-      reports: { recipients: RECIPIENTS, schedule: { cron: '0 7 * * 1', timezone: 'UTC' }, kinds: ['compliance', 'trends'] },
+      reports: {
+        recipients: RECIPIENTS,
+        schedule: { cron: '0 7 * * 1', timezone: 'UTC' },
+        kinds: ['compliance', 'trends'],
+      },
     })} where id = ${fleet.alpha.id}`;
   // beta names a recipient in a broken schedule: it must be skipped, not mailed.
   await db.current.sql`
@@ -66,7 +70,9 @@ function pdfText(pdf: Buffer): string {
 describe('scheduled report e-mails', () => {
   it('mails the due slot once, to the project’s stakeholders, with each report as PDF and CSV', async () => {
     const queued = await queueDueReportEmails(deps);
-    expect(queued.map((q) => [q.slug, q.slot.toISOString()])).toEqual([['alpha', '2026-01-05T07:00:00.000Z']]);
+    expect(queued.map((q) => [q.slug, q.slot.toISOString()])).toEqual([
+      ['alpha', '2026-01-05T07:00:00.000Z'],
+    ]);
     expect(await queueDueReportEmails(deps)).toEqual([]);
 
     const drained = await worker.drainOnce();
@@ -105,7 +111,9 @@ describe('scheduled report e-mails', () => {
     deps.clock.advance(DAY);
     expect(await queueDueReportEmails(deps)).toEqual([]);
     deps.clock.advance(6 * DAY);
-    expect((await queueDueReportEmails(deps)).map((q) => q.slot.toISOString())).toEqual(['2026-01-12T07:00:00.000Z']);
+    expect((await queueDueReportEmails(deps)).map((q) => q.slot.toISOString())).toEqual([
+      '2026-01-12T07:00:00.000Z',
+    ]);
     await worker.drainOnce();
     expect(await smtp.waitFor(2)).toHaveLength(2);
     expect(smtp.unexpected).toEqual([]);

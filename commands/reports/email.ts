@@ -35,11 +35,17 @@ export const ReportsSettings = z
   .object({
     recipients: z.array(z.email()).min(1).max(50),
     schedule: z
-      .object({ cron: z.string().min(9).max(100).default('0 7 * * 1'), timezone: z.string().max(64).default('UTC') })
+      .object({
+        cron: z.string().min(9).max(100).default('0 7 * * 1'),
+        timezone: z.string().max(64).default('UTC'),
+      })
       .strict()
       .default({ cron: '0 7 * * 1', timezone: 'UTC' }),
     kinds: z.array(z.enum(REPORT_KINDS)).min(1).default(['compliance', 'vendors', 'trends']),
-    formats: z.array(z.enum(['pdf', 'csv'])).min(1).default(['pdf', 'csv']),
+    formats: z
+      .array(z.enum(['pdf', 'csv']))
+      .min(1)
+      .default(['pdf', 'csv']),
     periodDays: z.number().int().min(1).max(366).default(7),
   })
   .strict();
@@ -59,7 +65,10 @@ type EmailItem = z.infer<typeof EmailItem>;
 /** The last slot of the schedule at or before `now`, or undefined for a broken expression. */
 export function lastSlot(settings: ReportsSettings, now: Date): Date | undefined {
   try {
-    const it = CronExpressionParser.parse(settings.schedule.cron, { tz: settings.schedule.timezone, currentDate: new Date(now.getTime() + 1) });
+    const it = CronExpressionParser.parse(settings.schedule.cron, {
+      tz: settings.schedule.timezone,
+      currentDate: new Date(now.getTime() + 1),
+    });
     return it.prev().toDate();
   } catch {
     return undefined;
@@ -73,7 +82,10 @@ export async function queueDueReportEmails(deps: Deps): Promise<{ slug: string; 
   for (const project of await listProjectsWithReportRecipients(deps.sql)) {
     const parsed = ReportsSettings.safeParse(project.settings.reports);
     if (!parsed.success) {
-      deps.log.warn({ project: project.slug, issues: parsed.error.issues.slice(0, 3) }, 'reports settings are invalid; no e-mail sent');
+      deps.log.warn(
+        { project: project.slug, issues: parsed.error.issues.slice(0, 3) },
+        'reports settings are invalid; no e-mail sent',
+      );
       continue;
     }
     const settings = parsed.data;
@@ -89,7 +101,15 @@ export async function queueDueReportEmails(deps: Deps): Promise<{ slug: string; 
       periodDays: settings.periodDays,
     };
     const claimed = await withTx(deps.sql, async (tx) => {
-      if (!(await claimReportSlot(tx, { projectId: project.id, slot, recipients: settings.recipients, at: now }))) return false;
+      if (
+        !(await claimReportSlot(tx, {
+          projectId: project.id,
+          slot,
+          recipients: settings.recipients,
+          at: now,
+        }))
+      )
+        return false;
       await recordEvent(
         tx,
         deps,
@@ -131,7 +151,11 @@ export function emailText(slug: string, reports: readonly Report[], files: reado
 }
 
 /** Builds the item's reports and sends them in one e-mail. */
-export async function sendReportEmail(deps: Deps, mailer: Mailer, item: EmailItem): Promise<{ messageId: string }> {
+export async function sendReportEmail(
+  deps: Deps,
+  mailer: Mailer,
+  item: EmailItem,
+): Promise<{ messageId: string }> {
   const until = deps.clock.now();
   const since = new Date(until.getTime() - item.periodDays * DAY);
   const actor = reportActor(item.projectId);
@@ -142,14 +166,22 @@ export async function sendReportEmail(deps: Deps, mailer: Mailer, item: EmailIte
     reports.push(report);
     for (const format of item.formats) {
       const file = await renderReport(report, format);
-      attachments.push({ filename: file.filename, contentType: file.contentType.split(';')[0]!, content: file.body });
+      attachments.push({
+        filename: file.filename,
+        contentType: file.contentType.split(';')[0]!,
+        content: file.body,
+      });
     }
   }
   const headline = reports.find((r) => r.kind === 'compliance')?.summary.find((s) => s.label === 'Compliant');
   const sent = await mailer.send({
     to: item.recipients,
     subject: `Warden reports: ${item.slug}${headline ? `, ${headline.value} compliant` : ''} (${item.slot.slice(0, 10)})`,
-    text: emailText(item.slug, reports, attachments.map((a) => a.filename)),
+    text: emailText(
+      item.slug,
+      reports,
+      attachments.map((a) => a.filename),
+    ),
     attachments,
   });
   return { messageId: sent.messageId };
@@ -159,7 +191,8 @@ export async function sendReportEmail(deps: Deps, mailer: Mailer, item: EmailIte
 export function createReportMailDeliverer(getDeps: () => Deps, mailer: Mailer): Deliverer {
   return {
     async deliver(item: OutboxItem) {
-      if (item.kind !== REPORT_EMAIL_KIND) throw new Error(`the mail deliverer does not know ${item.kind} items`);
+      if (item.kind !== REPORT_EMAIL_KIND)
+        throw new Error(`the mail deliverer does not know ${item.kind} items`);
       return sendReportEmail(getDeps(), mailer, EmailItem.parse(item.payload));
     },
   };

@@ -70,9 +70,20 @@ export function reportJson(report: Report) {
   return { ...rest, hasChart: report.chart !== undefined };
 }
 
-export async function renderReport(report: Report, format: Exclude<ReportFormat, 'json'>): Promise<RenderedReport> {
+export async function renderReport(
+  report: Report,
+  format: Exclude<ReportFormat, 'json'>,
+): Promise<RenderedReport> {
   if (format === 'csv') {
-    return { body: Buffer.from(toCsv(report), 'utf8'), contentType: 'text/csv; charset=utf-8', filename: reportFilename(report, 'csv') };
+    return {
+      body: Buffer.from(toCsv(report), 'utf8'),
+      contentType: 'text/csv; charset=utf-8',
+      filename: reportFilename(report, 'csv'),
+    };
   }
-  return { body: await toPdf(report), contentType: 'application/pdf', filename: reportFilename(report, 'pdf') };
+  return {
+    body: await toPdf(report),
+    contentType: 'application/pdf',
+    filename: reportFilename(report, 'pdf'),
+  };
 }

@@ -53,12 +53,17 @@ export function toPdf(report: Report): Promise<Buffer> {
 
   const width = doc.page.width - 2 * MARGIN;
   doc.font(BOLD).fontSize(16).text(report.title);
-  const scope = report.scope === 'all' ? 'all projects' : `project${report.scope.length === 1 ? '' : 's'} ${report.scope.join(', ') || '(none)'}`;
+  const scope =
+    report.scope === 'all'
+      ? 'all projects'
+      : `project${report.scope.length === 1 ? '' : 's'} ${report.scope.join(', ') || '(none)'}`;
   doc
     .font(FONT)
     .fontSize(9)
     .fillColor('#555555')
-    .text(`Scope: ${scope} · Period: ${stamp(report.period.since)} to ${stamp(report.period.until)} · Generated ${stamp(report.generatedAt)} by Warden`);
+    .text(
+      `Scope: ${scope} · Period: ${stamp(report.period.since)} to ${stamp(report.period.until)} · Generated ${stamp(report.generatedAt)} by Warden`,
+    );
   doc.moveDown(0.6).fillColor('#000000');
   for (const s of report.summary) {
     doc.font(BOLD).fontSize(10).text(`${s.label}: `, { continued: true }).font(FONT).text(s.value);

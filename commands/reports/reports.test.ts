@@ -8,7 +8,14 @@ import { createTestDeps, type TestDeps } from '../../test/deps.js';
 import { parseCsv } from '../audit/report-csv.js';
 import { csvCell } from './csv.js';
 import { buildReport, renderReport } from './index.js';
-import { DAY, HOSTILE_PACKAGE, type ReportFleet, seedAlphaRollups, seedReportFleet, UNICODE_NAME } from './testing.js';
+import {
+  DAY,
+  HOSTILE_PACKAGE,
+  type ReportFleet,
+  seedAlphaRollups,
+  seedReportFleet,
+  UNICODE_NAME,
+} from './testing.js';
 
 /**
  * The four reports against a fleet with known answers, rendered to CSV (parsed back) and PDF
@@ -16,7 +23,10 @@ import { DAY, HOSTILE_PACKAGE, type ReportFleet, seedAlphaRollups, seedReportFle
  */
 const db = useTestDatabase('reports');
 const pdftotext = spawnSync('pdftotext', ['-v']).error ? null : 'pdftotext';
-if (!pdftotext) console.warn('PDF text checks skipped: pdftotext is missing (apt-get install poppler-utils; CI installs it)');
+if (!pdftotext)
+  console.warn(
+    'PDF text checks skipped: pdftotext is missing (apt-get install poppler-utils; CI installs it)',
+  );
 
 let deps: TestDeps;
 let fleet: ReportFleet;
@@ -72,7 +82,9 @@ describe('the compliance report', () => {
     expect(Object.keys(byServer).sort()).toEqual(['alpha-late', 'alpha-new', 'alpha-ok']);
     expect(byServer['alpha-ok']!.state).toBe('compliant');
     expect(byServer['alpha-late']!.state).toBe('non-compliant');
-    expect(byServer['alpha-late']!.reasons).toMatch(/1 security update pending past the 7-day standard \(overdue 3d\)/);
+    expect(byServer['alpha-late']!.reasons).toMatch(
+      /1 security update pending past the 7-day standard \(overdue 3d\)/,
+    );
     expect(byServer['alpha-late']!.oldestSecurityAge).toBe('10d');
     expect(byServer['alpha-new']!.state).toBe('unknown');
     expect(byServer['alpha-new']!.lastGoodScanAge).toBe('never');
@@ -82,7 +94,9 @@ describe('the compliance report', () => {
   it('counts a stale scan as unknown, and refuses a project the reader holds nothing on', async () => {
     const report = await buildReport(deps, fleet.admin, { kind: 'compliance', project: 'beta' });
     expect(report.rows).toEqual([expect.objectContaining({ server: 'beta-stale', state: 'unknown' })]);
-    await expect(buildReport(deps, fleet.auditor, { kind: 'compliance', project: 'beta' })).rejects.toMatchObject({
+    await expect(
+      buildReport(deps, fleet.auditor, { kind: 'compliance', project: 'beta' }),
+    ).rejects.toMatchObject({
       code: 'forbidden',
     });
   });
@@ -91,12 +105,18 @@ describe('the compliance report', () => {
     const report = await buildReport(deps, fleet.admin, { kind: 'vendors' });
     const hostile = report.rows.find((r) => r.package === HOSTILE_PACKAGE);
     expect(hostile).toMatchObject({ findings: 1, security: 1, stillOpen: 1, patched: 0 });
-    expect(report.rows.find((r) => r.package === 'openssl')).toMatchObject({ patched: 1, critical: 1, meanDaysToPatch: 4 });
+    expect(report.rows.find((r) => r.package === 'openssl')).toMatchObject({
+      patched: 1,
+      critical: 1,
+      meanDaysToPatch: 4,
+    });
     const csv = (await renderReport(report, 'csv')).body.toString('utf8');
     expect(csv.endsWith('\r\n')).toBe(true);
     const parsed = parseCsv(csv);
     expect(parsed[0]).toEqual(report.columns.map((c) => c.label));
-    expect(parsed.slice(1)).toEqual(report.rows.map((r) => report.columns.map((c) => csvCell(r[c.key] ?? null))));
+    expect(parsed.slice(1)).toEqual(
+      report.rows.map((r) => report.columns.map((c) => csvCell(r[c.key] ?? null))),
+    );
     const cell = parsed.find((row) => row[0]!.includes('HYPERLINK'))![0]!;
     expect(cell).toBe(`'${HOSTILE_PACKAGE}`);
   });
@@ -120,11 +140,18 @@ describe('the per-user report', () => {
     const otto = report.rows.find((r) => r.user === 'otto')!;
     expect(otto).toMatchObject({ requested: 1, approved: 1, granted: 1, used: 1 });
     const ada = report.rows.find((r) => r.user === 'ada')!;
-    expect(ada).toMatchObject({ decisionsGiven: 1, approvalsGiven: 1, medianDecision: '30m', medianDecisionSeconds: 1800 });
+    expect(ada).toMatchObject({
+      decisionsGiven: 1,
+      approvalsGiven: 1,
+      medianDecision: '30m',
+      medianDecisionSeconds: 1800,
+    });
   });
 
   it('needs audit:read: an operator is refused', async () => {
-    await expect(buildReport(deps, fleet.operator, { kind: 'users' })).rejects.toMatchObject({ code: 'forbidden' });
+    await expect(buildReport(deps, fleet.operator, { kind: 'users' })).rejects.toMatchObject({
+      code: 'forbidden',
+    });
   });
 
   it.skipIf(!pdftotext)('keeps a display name in another script readable in the PDF', async () => {
@@ -156,11 +183,16 @@ describe('the trends report', () => {
     expect(report.chart?.subarray(1, 4).toString()).toBe('PNG');
     const pdf = (await renderReport(report, 'pdf')).body;
     if (pdftotext) {
-      const images = execFileSync('sh', ['-c', 'command -v pdfimages >/dev/null && pdfimages -list - || echo none'], {
-        input: pdf,
-        encoding: 'utf8',
-      });
-      if (!images.includes('none')) expect(images.split('\n').filter((l) => /^\s+1\s+\d+\s+image\s/.test(l))).toHaveLength(1);
+      const images = execFileSync(
+        'sh',
+        ['-c', 'command -v pdfimages >/dev/null && pdfimages -list - || echo none'],
+        {
+          input: pdf,
+          encoding: 'utf8',
+        },
+      );
+      if (!images.includes('none'))
+        expect(images.split('\n').filter((l) => /^\s+1\s+\d+\s+image\s/.test(l))).toHaveLength(1);
       expect(pdfText(pdf)).toContain('Mean time to patch (security): 4 days over 1 updates');
     }
   });

@@ -47,7 +47,12 @@ export async function seedReportFleet(sql: Sql, now: Date, prefix = ''): Promise
   const ago = (days: number) => new Date(now.getTime() - days * DAY);
   const created = ago(60);
   const server = async (name: string, projectId: number, region: string) => {
-    const id = await insertTestServer(sql, { name: `${prefix}${name}`, projectId, provider: 'ssh', address: '10.0.0.1' });
+    const id = await insertTestServer(sql, {
+      name: `${prefix}${name}`,
+      projectId,
+      provider: 'ssh',
+      address: '10.0.0.1',
+    });
     await sql`update servers set created_at = ${created}, tags = ${sql.json({ region })} where id = ${id}`;
     return id;
   };
@@ -83,7 +88,7 @@ export async function seedAlphaRollups(sql: Sql, alphaId: number, now: Date): Pr
   const day = (n: number) => new Date(now.getTime() - n * DAY).toISOString().slice(0, 10);
   const rows = [
     { day: day(3), compliant: 1, unknown: 1, pending: 2, resolved: 0, mttp: null },
-    { day: day(2), compliant: 2, unknown: 1, pending: 1, resolved: 1, mttp: 4 * DAY / 1000 },
+    { day: day(2), compliant: 2, unknown: 1, pending: 1, resolved: 1, mttp: (4 * DAY) / 1000 },
     { day: day(1), compliant: 2, unknown: 0, pending: 1, resolved: 0, mttp: null },
   ];
   for (const r of rows) {

@@ -12,7 +12,8 @@ const round1 = (n: number | null) => (n === null ? null : Math.round(n * 10) / 1
 function daysBetween(since: Date, until: Date): string[] {
   const days: string[] = [];
   const start = Date.UTC(since.getUTCFullYear(), since.getUTCMonth(), since.getUTCDate());
-  for (let t = start; t < until.getTime() && days.length < 400; t += DAY) days.push(new Date(t).toISOString().slice(0, 10));
+  for (let t = start; t < until.getTime() && days.length < 400; t += DAY)
+    days.push(new Date(t).toISOString().slice(0, 10));
   return days;
 }
 
@@ -30,8 +31,16 @@ export async function trendsReport(
   const scope = await reportScope(deps, actor, 'compliance:read', input.project);
   const days = daysBetween(input.since, input.until);
   const [daily, critical] = await Promise.all([
-    listDailyTrend(deps.sql, { projectIds: scope.projectIds, fromDay: days[0] ?? '1970-01-01', toDay: days.at(-1) ?? '1970-01-01' }),
-    listCriticalRemediation(deps.sql, { projectIds: scope.projectIds, since: input.since, until: input.until }),
+    listDailyTrend(deps.sql, {
+      projectIds: scope.projectIds,
+      fromDay: days[0] ?? '1970-01-01',
+      toDay: days.at(-1) ?? '1970-01-01',
+    }),
+    listCriticalRemediation(deps.sql, {
+      projectIds: scope.projectIds,
+      since: input.since,
+      until: input.until,
+    }),
   ]);
   const byDay = new Map(daily.map((d) => [d.day, d]));
   let carried: (typeof daily)[number] | undefined;
@@ -41,11 +50,17 @@ export async function trendsReport(
     if (row) carried = row;
     const state = row ?? carried;
     const servers = state?.servers ?? null;
-    const coverage = state && state.servers > 0 ? (100 * (state.servers - state.unknown)) / state.servers : null;
+    const coverage =
+      state && state.servers > 0 ? (100 * (state.servers - state.unknown)) / state.servers : null;
     const compliance = state && state.servers > 0 ? (100 * state.compliant) / state.servers : null;
     const mttpDays = row?.mttpSeconds != null ? row.mttpSeconds / 86_400 : null;
     const crit = critical.get(day);
-    points.push({ day, compliancePct: compliance, pendingSecurity: state?.pendingSecurity ?? null, mttpDays });
+    points.push({
+      day,
+      compliancePct: compliance,
+      pendingSecurity: state?.pendingSecurity ?? null,
+      mttpDays,
+    });
     return {
       day,
       servers,
@@ -61,7 +76,9 @@ export async function trendsReport(
   const patched = rows.reduce((n, r) => n + r.securityPatched, 0);
   const weighted = rows.reduce((n, r) => n + (r.mttpDays ?? 0) * r.securityPatched, 0);
   const critCount = [...critical.values()].reduce((n, c) => n + c.count, 0);
-  const critMean = critCount ? [...critical.values()].reduce((n, c) => n + c.meanSeconds * c.count, 0) / critCount / 86_400 : null;
+  const critMean = critCount
+    ? [...critical.values()].reduce((n, c) => n + c.meanSeconds * c.count, 0) / critCount / 86_400
+    : null;
   const last = rows.at(-1);
   let chart: Buffer | undefined;
   if (input.chart !== false && daily.length > 0) {
@@ -81,8 +98,15 @@ export async function trendsReport(
     summary: [
       { label: 'Coverage now', value: last?.coveragePct != null ? `${last.coveragePct}%` : 'n/a' },
       { label: 'Compliant now', value: last?.compliancePct != null ? `${last.compliancePct}%` : 'n/a' },
-      { label: 'Mean time to patch (security)', value: patched ? `${round1(weighted / patched)} days over ${patched} updates` : 'nothing patched' },
-      { label: 'Time to remediate critical', value: critMean !== null ? `${round1(critMean)} days over ${critCount} updates` : 'nothing remediated' },
+      {
+        label: 'Mean time to patch (security)',
+        value: patched ? `${round1(weighted / patched)} days over ${patched} updates` : 'nothing patched',
+      },
+      {
+        label: 'Time to remediate critical',
+        value:
+          critMean !== null ? `${round1(critMean)} days over ${critCount} updates` : 'nothing remediated',
+      },
     ],
     columns: [
       { key: 'day', label: 'Day', width: 1.2 },

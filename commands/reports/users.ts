@@ -15,7 +15,11 @@ export async function usersReport(
   input: { project?: string; since: Date; until: Date },
 ): Promise<Report> {
   const scope = await reportScope(deps, actor, 'audit:read', input.project);
-  const rows = await listUserActivity(deps.sql, { projectIds: scope.projectIds, since: input.since, until: input.until });
+  const rows = await listUserActivity(deps.sql, {
+    projectIds: scope.projectIds,
+    since: input.since,
+    until: input.until,
+  });
   const duration = (s: number | null) => (s === null ? '' : shortAge(s * 1000));
   const sum = (k: 'requested' | 'granted' | 'used' | 'decisionsGiven') => rows.reduce((n, r) => n + r[k], 0);
   return {

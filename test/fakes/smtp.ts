@@ -58,13 +58,17 @@ function param(value: string, name: string): string | undefined {
 
 /** Encoded words in headers (=?utf-8?Q?…?= and =?utf-8?B?…?=). */
 function decodeWords(text: string): string {
-  return text.replace(/=\?([^?]+)\?([QBqb])\?([^?]*)\?=\s*/g, (_all, _charset: string, enc: string, data: string) =>
-    enc.toUpperCase() === 'B'
-      ? Buffer.from(data, 'base64').toString('utf8')
-      : Buffer.from(
-          data.replace(/_/g, ' ').replace(/=([0-9A-F]{2})/gi, (_m, h: string) => String.fromCharCode(Number.parseInt(h, 16))),
-          'latin1',
-        ).toString('utf8'),
+  return text.replace(
+    /=\?([^?]+)\?([QBqb])\?([^?]*)\?=\s*/g,
+    (_all, _charset: string, enc: string, data: string) =>
+      enc.toUpperCase() === 'B'
+        ? Buffer.from(data, 'base64').toString('utf8')
+        : Buffer.from(
+            data
+              .replace(/_/g, ' ')
+              .replace(/=([0-9A-F]{2})/gi, (_m, h: string) => String.fromCharCode(Number.parseInt(h, 16))),
+            'latin1',
+          ).toString('utf8'),
   );
 }
 
@@ -122,12 +126,24 @@ export function parseMail(raw: string, from: string, to: string[]): ReceivedMail
     const content = decodeBody(leaf.body, leaf.headers['content-transfer-encoding']);
     const filename = param(disposition, 'filename') ?? param(type, 'name');
     if (/^attachment/i.test(disposition) || filename) {
-      attachments.push({ filename: decodeWords(filename ?? ''), contentType: type.split(';')[0]!.trim(), content });
+      attachments.push({
+        filename: decodeWords(filename ?? ''),
+        contentType: type.split(';')[0]!.trim(),
+        content,
+      });
     } else if (/^text\/plain/i.test(type)) {
       text += content.toString('utf8');
     }
   }
-  return { from, to, headers: top.headers, subject: decodeWords(top.headers.subject ?? ''), text, attachments, raw };
+  return {
+    from,
+    to,
+    headers: top.headers,
+    subject: decodeWords(top.headers.subject ?? ''),
+    text,
+    attachments,
+    raw,
+  };
 }
 
 /**
@@ -189,7 +205,8 @@ export async function startFakeSmtp(options: FakeSmtpOptions): Promise<FakeSmtp>
       const deadline = Date.now() + withinMs;
       while (messages.length < count) {
         const left = deadline - Date.now();
-        if (left <= 0) throw new Error(`expected ${count} e-mails, got ${messages.length} within ${withinMs} ms`);
+        if (left <= 0)
+          throw new Error(`expected ${count} e-mails, got ${messages.length} within ${withinMs} ms`);
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, left);
           waiters.push(() => {

@@ -50,7 +50,12 @@ function runView(o: BaselineRunOutcome): z.input<typeof RunView> {
     server: o.serverName,
     status: o.status,
     error: o.error,
-    results: o.results.map((r) => ({ check: r.checkId, status: r.status, evidence: r.evidence, exitCode: r.exitCode })),
+    results: o.results.map((r) => ({
+      check: r.checkId,
+      status: r.status,
+      evidence: r.evidence,
+      exitCode: r.exitCode,
+    })),
     drifted: o.drifted,
     restored: o.restored,
   };
@@ -65,7 +70,14 @@ export const baselineRoutes: ApiRoute[] = [
     tag: 'baselines',
     permission: 'compliance:read',
     response: z.object({
-      items: z.array(z.object({ name: z.string(), title: z.string(), families: z.array(z.string()), checks: z.array(CheckView) })),
+      items: z.array(
+        z.object({
+          name: z.string(),
+          title: z.string(),
+          families: z.array(z.string()),
+          checks: z.array(CheckView),
+        }),
+      ),
     }),
     handler: async () => ({
       items: [...BASELINES.values()].map((b) => ({
@@ -121,7 +133,8 @@ export const baselineRoutes: ApiRoute[] = [
     permission: 'scan:run',
     params: z.object({ name: ServerName }),
     response: RunView,
-    handler: async ({ params, deps, actor }) => runView(await runBaselineNow(deps, actor, params.name, 'api')),
+    handler: async ({ params, deps, actor }) =>
+      runView(await runBaselineNow(deps, actor, params.name, 'api')),
   }),
   defineRoute({
     method: 'post',

@@ -16,7 +16,10 @@ import { type ApiRoute, defineRoute } from '../registry.js';
 const ReportQuery = z
   .object({
     project: ProjectSlug.optional(),
-    since: z.iso.datetime({ offset: true }).optional().describe('start of the period (default 30 days before until)'),
+    since: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .describe('start of the period (default 30 days before until)'),
     until: z.iso.datetime({ offset: true }).optional().describe('end of the period (default now)'),
     format: z.enum(['json', 'csv', 'pdf']).optional().describe('json (default), csv or pdf'),
   })
