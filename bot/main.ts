@@ -11,10 +11,10 @@ import { createApprovalSubjects } from '../commands/approvals/subjects.js';
 import { createRemediationDeliverer, remediationSubject } from '../commands/baselines/remediate.js';
 import type { Deps } from '../commands/deps.js';
 import { createRegistry } from '../commands/index.js';
-import { createReportMailDeliverer } from '../commands/reports/email.js';
 import { resumeInterruptedRuns } from '../commands/patching/resume.js';
 import { patchRestoreSubject } from '../commands/patching/rollback.js';
 import { patchApprovalSubjects } from '../commands/patching/subjects.js';
+import { createReportMailDeliverer } from '../commands/reports/email.js';
 import { createCloudProviders } from '../commands/scanning/providers.js';
 import { sweepInterruptedScans } from '../commands/scanning/sweep.js';
 import { createTargetFactory } from '../commands/scanning/target-factory.js';
@@ -23,12 +23,12 @@ import { scriptRunSubject } from '../commands/scripts/run-subject.js';
 import { createScriptRunner } from '../commands/scripts/runner.js';
 import { scriptVersionSubject } from '../commands/scripts/versions.js';
 import { createWebhookDeliverer } from '../commands/webhooks/deliver.js';
+import { createMailer } from '../integrations/mail/index.js';
 import {
   createTicketDeliverer,
   createTicketHooks,
   createTicketSystem,
 } from '../integrations/tickets/index.js';
-import { createMailer } from '../integrations/mail/index.js';
 import { approvalsSweepJob } from '../jobs/approvals-sweep.js';
 import { baselineDueJob } from '../jobs/baseline-due.js';
 import { complianceDigestJob } from '../jobs/compliance-digest.js';
