@@ -121,47 +121,6 @@ export async function listBaselineStates(
     order by s.name, b.check_id`;
 }
 
-/**
- * Failing checks per server, for the compliance standard "configuration baseline passing":
- * server id → the failing checks (id, title, since). Servers with none are absent.
- */
-export async function failingBaselineChecks(
-  sql: Queryable,
-  serverIds: readonly number[],
-): Promise<Map<number, { checkId: string; title: string; since: Date }[]>> {
-  const rows = await sql<{ serverId: number; checkId: string; title: string; since: Date }[]>`
-    select server_id as "serverId", check_id as "checkId", title, since
-    from baseline_state where status = 'fail' and server_id = any(${serverIds as number[]})
-    order by server_id, check_id`;
-  const out = new Map<number, { checkId: string; title: string; since: Date }[]>();
-  for (const r of rows) {
-    const list = out.get(r.serverId) ?? [];
-    list.push({ checkId: r.checkId, title: r.title, since: r.since });
-    out.set(r.serverId, list);
-  }
-  return out;
-}
-
-export interface BaselineHistoryRow {
-  runId: number;
-  checkId: string;
-  status: BaselineResultStatus;
-  evidence: string;
-  exitCode: number | null;
-  at: Date;
-}
-
-export async function listBaselineHistory(
-  sql: Queryable,
-  serverId: number,
-  limit: number,
-): Promise<BaselineHistoryRow[]> {
-  return sql<BaselineHistoryRow[]>`
-    select run_id as "runId", check_id as "checkId", status, evidence, exit_code as "exitCode", at
-    from baseline_results where server_id = ${serverId}
-    order by at desc, check_id limit ${limit}`;
-}
-
 export interface BaselineRunRow {
   id: number;
   serverId: number;

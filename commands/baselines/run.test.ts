@@ -208,6 +208,22 @@ describe.skipIf(Boolean(sshReason))(
       expect(fixed.restored).toEqual(['ssh.root-login']);
     });
 
+    it('passes hostile text to a check as one literal argument over ssh too', async () => {
+      const marker = `/tmp/warden-baseline-ssh-pwned-${process.pid}`;
+      const hostile = `; touch ${marker} $(touch ${marker}) \`touch ${marker}\` | & ' " ünïcødé`;
+      const baseline = BaselineSchema.parse({
+        name: 'hostile',
+        title: 'hostile',
+        families: ['debian'],
+        checks: [
+          { id: 'echo', title: 'echo', level: 1, argv: ['printf', '%s', hostile], pass: { exitCode: 0 } },
+        ],
+      });
+      const outcome = await runBaseline(deps, await server('sshd-host'), { baseline, triggeredBy: 'test' });
+      expect(outcome.results[0]).toMatchObject({ status: 'pass', evidence: hostile });
+      expect(existsSync(marker)).toBe(false);
+    });
+
     it('records an unreachable server as a failed run without touching the check states', async () => {
       await insertTestServer(db.current.sql, {
         name: 'gone-host',

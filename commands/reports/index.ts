@@ -64,12 +64,6 @@ export function reportFilename(report: Report, ext: 'csv' | 'pdf' | 'json'): str
   return `warden-${report.kind}-${safe}-${report.generatedAt.toISOString().slice(0, 10)}.${ext}`;
 }
 
-/** The report as JSON for API clients: every cell as JSON, the chart left out (it is in the PDF). */
-export function reportJson(report: Report) {
-  const { chart: _chart, ...rest } = report;
-  return { ...rest, hasChart: report.chart !== undefined };
-}
-
 export async function renderReport(
   report: Report,
   format: Exclude<ReportFormat, 'json'>,

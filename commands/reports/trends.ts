@@ -8,6 +8,7 @@ import type { Report } from './types.js';
 
 const DAY = 86_400_000;
 const round1 = (n: number | null) => (n === null ? null : Math.round(n * 10) / 10);
+const updates = (n: number) => `${n} update${n === 1 ? '' : 's'}`;
 
 function daysBetween(since: Date, until: Date): string[] {
   const days: string[] = [];
@@ -100,12 +101,12 @@ export async function trendsReport(
       { label: 'Compliant now', value: last?.compliancePct != null ? `${last.compliancePct}%` : 'n/a' },
       {
         label: 'Mean time to patch (security)',
-        value: patched ? `${round1(weighted / patched)} days over ${patched} updates` : 'nothing patched',
+        value: patched ? `${round1(weighted / patched)} days over ${updates(patched)}` : 'nothing patched',
       },
       {
         label: 'Time to remediate critical',
         value:
-          critMean !== null ? `${round1(critMean)} days over ${critCount} updates` : 'nothing remediated',
+          critMean !== null ? `${round1(critMean)} days over ${updates(critCount)}` : 'nothing remediated',
       },
     ],
     columns: [

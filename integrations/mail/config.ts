@@ -15,8 +15,6 @@ export interface MailConfig {
   from: string;
 }
 
-export const MAIL_SECRET_KEYS = ['SMTP_URL'] as const;
-
 const schema = z.object({
   SMTP_URL: z
     .string()
