@@ -32,6 +32,11 @@ export interface SshdOptions {
    * `{dir}` in a line becomes the harness's temporary directory.
    */
   extraConfig?: string[];
+  /**
+   * Start the config with `Include <dir>/sshd_config.d/*.conf`, as Debian, Ubuntu and RHEL 9 do,
+   * and create that (empty) directory. Default false.
+   */
+  includeDir?: boolean;
 }
 
 export interface SshdHandle {
@@ -47,6 +52,8 @@ export interface SshdHandle {
   user: string;
   users: string[];
   dir: string;
+  /** The sshd process (it stays the same across a SIGHUP, which makes sshd re-exec itself). */
+  pid: number;
   /** Everything sshd logged so far (it runs with `-e`). */
   log(): string;
   /** How many log lines match. */
@@ -111,6 +118,8 @@ function keygen(file: string, comment: string): void {
 function config(dir: string, port: number, users: string[], options: SshdOptions): string {
   const lines = [
     '# private sshd for Warden tests; not the system sshd',
+    // first, like the distributions' sshd_config: the first value of a keyword wins
+    ...(options.includeDir ? [`Include ${dir}/sshd_config.d/*.conf`] : []),
     `Port ${port}`,
     'ListenAddress 127.0.0.1',
     `HostKey ${dir}/host_ed25519`,
@@ -192,6 +201,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdHandle> 
   keygen(`${dir}/client_ed25519`, 'warden-test-client');
   const clientPublic = readFileSync(`${dir}/client_ed25519.pub`, 'utf8').trim();
   mkdirSync(`${dir}/authorized_keys`, { mode: 0o755 });
+  if (options.includeDir) mkdirSync(`${dir}/sshd_config.d`, { mode: 0o755 });
   for (const user of users) {
     if (!(user === 'root' && options.rootLogin)) ensureTestUser(user);
     writeFileSync(`${dir}/authorized_keys/${user}`, `${clientPublic}\n`, { mode: 0o644 });
@@ -232,6 +242,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdHandle> 
     user: users[0]!,
     users,
     dir,
+    pid: child.pid!,
     log: () => log.join('\n'),
     count: (pattern) => log.filter((line) => pattern.test(line)).length,
     async stop() {

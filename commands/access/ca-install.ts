@@ -1,109 +1,37 @@
-import { createHash } from 'node:crypto';
-import type { Target } from '../../integrations/targets/types.js';
+import { randomUUID } from 'node:crypto';
+import type { Notification } from '../../bot/chat/model.js';
 import { AppError, isAppError } from '../../lib/errors.js';
 import { withTx } from '../../storage/db.js';
-import { listLiveRevokedKeys } from '../../storage/grant-servers.js';
-import { getProjectBySlug, listServers, type Server } from '../../storage/inventory.js';
-import { recordEvent } from '../audit/trail.js';
+import { listLiveRevokedKeys, serverNamesByIds } from '../../storage/grant-servers.js';
+import { getProjectById, getProjectBySlug, getServersByNames, listServers } from '../../storage/inventory.js';
+import type { OutboxItem } from '../../storage/outbox.js';
+import { type OutboxWrite, recordEvent } from '../audit/trail.js';
 import type { Deps } from '../deps.js';
 import { quoteForMessage } from '../grammar.js';
 import { type Actor, authorize } from '../rbac/authorize.js';
-import { loadOrCreateUserCa } from './certificate.js';
-import { type AccessPolicy, accessPolicy } from './policy.js';
+import { type CaServerResult, installCaOnServer, pushCaFiles } from './ca-script.js';
+import { loadOrCreateUserCa, loadUserCa } from './certificate.js';
+import { ACCESS_OUTBOX_CHANNEL } from './notify.js';
+import { accessPolicy } from './policy.js';
 import { targetFor } from './ports.js';
 
-/**
- * The one script that writes the CA files on a server. It is a constant: the paths arrive as
- * positional arguments (checked again here against a strict character set) and the contents on
- * standard input, never spliced into its text. Each file is written to a temporary file in the same
- * directory and renamed over the old one, so sshd reads the old list or the new one, never half of
- * one (a missing or unreadable RevokedKeys file makes sshd refuse every key). It prints the
- * SHA-256 of what is now on disk, and whether sshd's configuration names the files.
- */
-export const CA_FILES_SCRIPT = `set -eu
-op=$1 ca=$2 revoked=$3 conf=$4
-fail() { printf 'warden-ca: %s\\n' "$2" >&2; exit "$1"; }
-for p in "$ca" "$revoked" "$conf"; do
-  case $p in /*) ;; *) fail 2 "path $p is not absolute" ;; esac
-  case $p in *[!A-Za-z0-9._/-]*|*/../*|*/..) fail 2 "path $p has characters Warden will not write to" ;; esac
-done
-tmp=
-trap 'if [ -n "$tmp" ]; then rm -f "$tmp"; fi' EXIT
-put() {
-  dir=$(dirname "$1")
-  [ -d "$dir" ] || fail 3 "directory $dir does not exist"
-  [ ! -L "$1" ] || fail 4 "$1 is a symbolic link; refusing to write through it"
-  tmp=$(mktemp "$dir/.warden-ca.XXXXXX")
-  cat > "$tmp"
-  chmod 644 "$tmp"
-  mv -f "$tmp" "$1"
-  tmp=
-}
-if [ "$op" = install ]; then
-  IFS= read -r caline || fail 2 'no CA key on standard input'
-  printf '%s\\n' "$caline" | put "$ca"
-fi
-put "$revoked"
-printf 'ca_sha256=%s\\n' "$(sha256sum "$ca" 2>/dev/null | cut -d' ' -f1)"
-printf 'revoked_sha256=%s\\n' "$(sha256sum "$revoked" | cut -d' ' -f1)"
-confs="$conf"
-for f in "$(dirname "$conf")"/sshd_config.d/*.conf; do [ -f "$f" ] && confs="$confs $f"; done
-named() { cat $confs 2>/dev/null | grep -iE "^[[:space:]]*$1[[:space:]]" | grep -qF "$2" && echo yes || echo no; }
-printf 'ca_configured=%s\\n' "$(named TrustedUserCAKeys "$ca")"
-printf 'revoked_configured=%s\\n' "$(named RevokedKeys "$revoked")"
-`;
-
-export interface CaPushResult {
-  /** Whether sshd's configuration names both files (the files alone change nothing). */
-  configured: boolean;
-}
-
-function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
-}
-
-/** The RevokedKeys file: one public key per line (sshd also refuses certificates of these keys). */
-export function revokedKeysFile(keys: readonly string[]): string {
-  return keys.map((k) => `${k.trim().split(/\s+/).slice(0, 2).join(' ')}\n`).join('');
-}
+export {
+  CA_FILES_SCRIPT,
+  type CaServerResult,
+  type CaServerState,
+  pushCaFiles,
+  revokedKeysFile,
+} from './ca-script.js';
 
 /**
- * Write the CA key (when given) and the revocation list on one server, then check that what is on
- * disk is what was sent.
+ * `/warden ca install <project>`: make every server of a project trust Warden's SSH user CA and
+ * its revocation list. The command only records the request and queues the work on the `access`
+ * outbox channel (a chat command must answer within seconds); the deliverer does a few servers
+ * per item, each inside the outbox lease, and replies in the install's thread with each server's
+ * result. The script is idempotent, so an item delivered twice reports "already current".
  */
-export async function pushCaFiles(
-  target: Target,
-  ca: AccessPolicy['ca'],
-  content: { caPublicKey: string | null; revokedKeys: readonly string[] },
-): Promise<CaPushResult> {
-  const revoked = revokedKeysFile(content.revokedKeys);
-  const caLine = content.caPublicKey ? `${content.caPublicKey.trim()}\n` : '';
-  const op = content.caPublicKey ? 'install' : 'revoked';
-  const result = await target.exec(
-    ['sh', '-c', CA_FILES_SCRIPT, 'warden-ca', op, ca.trustedKeysPath, ca.revokedKeysPath, ca.sshdConfigPath],
-    { sudo: ca.sudo, stdin: caLine + revoked, timeoutMs: 60_000, maxOutputBytes: 64 * 1024 },
-  );
-  const reason = result.stderr.replace(/^warden-ca: /, '').trim();
-  if (result.exitCode !== 0) {
-    throw new AppError(
-      result.exitCode === 3 || result.exitCode === 4 ? 'conflict' : 'integration',
-      `could not write the CA files on ${target.name} (exit ${result.exitCode ?? result.signal}): ${reason || 'no message'}`,
-    );
-  }
-  const out = Object.fromEntries(
-    result.stdout
-      .split('\n')
-      .map((l) => l.split('='))
-      .filter((p) => p.length === 2),
-  ) as Record<string, string>;
-  if (out.revoked_sha256 !== sha256(revoked) || (caLine && out.ca_sha256 !== sha256(caLine))) {
-    throw new AppError(
-      'integration',
-      `the CA files on ${target.name} do not read back as written; try again`,
-    );
-  }
-  return { configured: out.ca_configured === 'yes' && out.revoked_configured === 'yes' };
-}
+const SERVERS_PER_ITEM = 8;
+export const CA_INSTALL_KIND = 'ca-install';
 
 /** Run `fn` over `items`, at most `limit` at a time. */
 export async function eachLimited<T>(
@@ -121,14 +49,17 @@ export async function eachLimited<T>(
   await Promise.all(workers);
 }
 
-export interface CaInstallResult {
+export interface CaInstallQueued {
   project: string;
   caFingerprint: string;
-  servers: { server: string; ok: boolean; configured: boolean; error?: string }[];
+  /** How many servers the install was queued for. */
+  servers: number;
+  /** The install's subject id: its message in the project's channel, and its thread. */
+  run: string;
 }
 
-/** `/warden ca install <project>`: trust Warden's user CA and its revocation list on every server. */
-export async function installCa(deps: Deps, actor: Actor, projectSlug: string): Promise<CaInstallResult> {
+/** Queue the CA install for every server of the project; answers at once. */
+export async function requestCaInstall(deps: Deps, actor: Actor, projectSlug: string): Promise<CaInstallQueued> {
   const slug = projectSlug.toLowerCase();
   const project = /^[a-z0-9][a-z0-9-]{0,62}$/.test(slug) ? await getProjectBySlug(deps.sql, slug) : undefined;
   if (!project) {
@@ -138,43 +69,134 @@ export async function installCa(deps: Deps, actor: Actor, projectSlug: string): 
     );
   }
   authorize(actor, 'keys:manage', project);
-  const policy = accessPolicy(project);
   const who = `user:${actor.user.handle}`;
-  const ca = await withTx(deps.sql, (tx) => loadOrCreateUserCa(tx, deps, who));
-  const servers: Server[] = await listServers(deps.sql, {
-    projectIds: null,
-    projectId: project.id,
-    limit: 1000,
+  const run = `${project.slug}:${randomUUID()}`;
+  const queued = await withTx(deps.sql, async (tx) => {
+    const ca = await loadOrCreateUserCa(tx, deps, who);
+    const servers = await listServers(tx, { projectIds: null, projectId: project.id, limit: 1000 });
+    const ids = servers.map((s) => s.id);
+    const items: OutboxWrite[] = [];
+    for (let i = 0; i < ids.length; i += SERVERS_PER_ITEM) {
+      items.push({
+        channel: ACCESS_OUTBOX_CHANNEL,
+        kind: CA_INSTALL_KIND,
+        payload: { projectId: project.id, serverIds: ids.slice(i, i + SERVERS_PER_ITEM), run, actor: who },
+        // one install at a time per project, so two never edit a server's drop-in together
+        orderingKey: `ca-install:${project.id}`,
+      });
+    }
+    const text = servers.length
+      ? `Installing Warden's SSH user CA (${ca.fingerprint}) on ${servers.length} server${servers.length === 1 ? '' : 's'} of ${project.slug}, as ${actor.user.handle} asked. Each server's result follows in this thread.`
+      : `${project.slug} has no servers yet: nothing to install the CA on.`;
+    const notifications: Notification[] = [
+      {
+        kind: 'subject-message',
+        subject: { type: 'ca-install', id: run },
+        projectId: project.id,
+        reply: { visibility: 'public', header: `SSH user CA for ${project.slug}`, text },
+      },
+    ];
+    await recordEvent(
+      tx,
+      deps,
+      {
+        actor: who,
+        action: 'access.ca-install-requested',
+        subject: { type: 'ca-install', id: run },
+        projectId: project.id,
+        data: { caFingerprint: ca.fingerprint, servers: servers.map((s) => s.name), run },
+      },
+      notifications,
+      items,
+    );
+    return { project: project.slug, caFingerprint: ca.fingerprint, servers: servers.length, run };
   });
-  const revoked = (await listLiveRevokedKeys(deps.sql, project.id, deps.clock.now())).map((k) => k.publicKey);
-  const results: CaInstallResult['servers'] = [];
-  await eachLimited(servers, 8, async (server) => {
+  deps.kickOutbox?.();
+  return queued;
+}
+
+function messageOf(error: unknown): string {
+  const text = isAppError(error) || error instanceof Error ? error.message : String(error);
+  return text.slice(0, 500);
+}
+
+/**
+ * Pushes of the revocation list after the install, at most: a grant revoked while the install ran
+ * has its own push, which the install's older list may have overwritten; reading the list again
+ * and pushing while it changed leaves the newest list on the server.
+ */
+const SAME_LIST_TRIES = 3;
+
+/** The outbox deliverer's half: install the CA on one item's servers and report in the thread. */
+export async function deliverCaInstall(deps: Deps, item: OutboxItem): Promise<Record<string, unknown>> {
+  const projectId = Number(item.payload.projectId);
+  const run = String(item.payload.run ?? '');
+  const ids = Array.isArray(item.payload.serverIds) ? item.payload.serverIds.map(Number) : [];
+  const project = Number.isSafeInteger(projectId) ? await getProjectById(deps.sql, projectId) : undefined;
+  if (!project || !run) return { skipped: 'the project no longer exists' };
+  const ca = await loadUserCa(deps.sql, deps);
+  if (!ca) throw new AppError('unavailable', 'the SSH user CA is missing; run `ca install` again');
+  const policy = accessPolicy(project);
+  const names = [...(await serverNamesByIds(deps.sql, ids)).values()];
+  // a server moved to another project since the request is not this project's to change
+  const servers = (await getServersByNames(deps.sql, names)).filter((s) => s.projectId === project.id);
+  const results: CaServerResult[] = [];
+  await eachLimited(servers, SERVERS_PER_ITEM, async (server) => {
     try {
       const target = await targetFor(deps, server);
-      const pushed = await pushCaFiles(target, policy.ca, {
+      let pushed = (await listLiveRevokedKeys(deps.sql, project.id, deps.clock.now())).map((k) => k.publicKey);
+      const result = await installCaOnServer(target, policy.ca, {
         caPublicKey: ca.publicKey,
-        revokedKeys: revoked,
+        revokedKeys: pushed,
       });
-      results.push({ server: server.name, ok: true, configured: pushed.configured });
+      for (let i = 0; i < SAME_LIST_TRIES; i++) {
+        const now = (await listLiveRevokedKeys(deps.sql, project.id, deps.clock.now())).map((k) => k.publicKey);
+        if (now.join('\n') === pushed.join('\n')) break;
+        await pushCaFiles(target, policy.ca, { caPublicKey: null, revokedKeys: now });
+        pushed = now;
+      }
+      results.push(result);
     } catch (error) {
-      const message = isAppError(error) || error instanceof Error ? error.message : String(error);
-      results.push({ server: server.name, ok: false, configured: false, error: message.slice(0, 300) });
+      results.push({ server: server.name, state: 'failed', detail: messageOf(error) });
     }
   });
   results.sort((a, b) => a.server.localeCompare(b.server));
+  await recordResults(deps, { projectId: project.id, run, actor: String(item.payload.actor ?? 'system') }, results);
+  return { servers: results.map((r) => `${r.server}:${r.state}`) };
+}
+
+const STATE_TEXT: Record<CaServerResult['state'], string> = {
+  installed: 'installed',
+  'already-current': 'already current',
+  'needs-manual-include': 'needs a manual Include',
+  failed: 'failed',
+};
+
+async function recordResults(
+  deps: Deps,
+  input: { projectId: number; run: string; actor: string },
+  results: CaServerResult[],
+): Promise<void> {
+  const subject = { type: 'ca-install', id: input.run };
+  const trouble = results.some((r) => r.state === 'failed' || r.state === 'needs-manual-include');
+  const reply = {
+    visibility: 'public' as const,
+    tone: trouble ? ('warning' as const) : ('success' as const),
+    text: results.length ? 'CA install results:' : 'None of these servers belongs to the project any more.',
+    items: results.map((r) => ({ text: `${r.server}: ${STATE_TEXT[r.state]}`, detail: r.detail })),
+  };
   await withTx(deps.sql, (tx) =>
-    recordEvent(tx, deps, {
-      actor: who,
-      action: 'access.ca-installed',
-      subject: { type: 'project', id: project.slug },
-      projectId: project.id,
-      data: {
-        caFingerprint: ca.fingerprint,
-        revokedKeys: revoked.length,
-        servers: results,
-        paths: policy.ca,
+    recordEvent(
+      tx,
+      deps,
+      {
+        actor: 'job:ca-install',
+        action: 'access.ca-installed',
+        subject,
+        projectId: input.projectId,
+        data: { run: input.run, requestedBy: input.actor, servers: results },
       },
-    }),
+      [{ kind: 'thread-reply', subject, projectId: input.projectId, reply }],
+    ),
   );
-  return { project: project.slug, caFingerprint: ca.fingerprint, servers: results };
 }

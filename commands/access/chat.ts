@@ -1,7 +1,7 @@
 import type { Form, InteractionResult } from '../../bot/chat/model.js';
 import { AppError } from '../../lib/errors.js';
 import type { CommandSpec, FormSpec, ParsedArgs } from '../registry.js';
-import { installCa } from './ca-install.js';
+import { requestCaInstall } from './ca-install.js';
 import { listAccess, renderAccessList } from './list.js';
 import {
   type AccessRequestInput,
@@ -217,29 +217,15 @@ export const caInstallCommand: CommandSpec = {
   async run(args, ctx) {
     const slug = args.positional[0];
     if (!slug) throw new AppError('bad_request', 'say which project: ca install <project>');
-    const result = await installCa(ctx.deps, ctx.actor, slug);
-    const bad = result.servers.filter((s) => !s.ok);
-    const unconfigured = result.servers.filter((s) => s.ok && !s.configured);
+    // the servers are done after the reply (a chat command answers within seconds)
+    const queued = await requestCaInstall(ctx.deps, ctx.actor, slug);
     return {
       reply: {
         visibility: 'private',
-        tone: bad.length ? 'warning' : 'success',
-        header: `CA ${result.caFingerprint} on ${result.project}: ${result.servers.length - bad.length} of ${result.servers.length} servers written`,
-        items: result.servers.map((s) => ({
-          text: s.server,
-          detail: s.ok
-            ? s.configured
-              ? 'files written; sshd uses them'
-              : 'files written; sshd_config does not name them yet'
-            : `failed: ${s.error}`,
-        })),
-        ...(unconfigured.length
-          ? {
-              context: [
-                'Add TrustedUserCAKeys and RevokedKeys lines naming these files to sshd_config, then reload sshd.',
-              ],
-            }
-          : {}),
+        tone: queued.servers ? 'info' : 'warning',
+        text: queued.servers
+          ? `Installing the CA ${queued.caFingerprint} on ${queued.servers} server${queued.servers === 1 ? '' : 's'} of ${queued.project}… Each server's result goes to the project's channel, in the thread of this install.`
+          : `${queued.project} has no servers: nothing to install the CA on.`,
       },
     };
   },

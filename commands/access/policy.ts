@@ -9,7 +9,8 @@ import { ROLES, type Role, roleGrants } from '../rbac/roles.js';
  * ```json
  * { "mode": "authorized-keys", "defaultLogin": "deploy", "maxDuration": { "contractor": "2h" },
  *   "from": "10.0.0.0/8", "allowRoot": false,
- *   "ca": { "trustedKeysPath": "/etc/ssh/warden_user_ca.pub", "revokedKeysPath": "/etc/ssh/warden_revoked_keys" } }
+ *   "ca": { "trustedKeysPath": "/etc/ssh/warden_user_ca.pub", "revokedKeysPath": "/etc/ssh/warden_revoked_keys",
+ *           "dropInPath": "/etc/ssh/sshd_config.d/50-warden-ca.conf", "reloadArgv": ["systemctl", "reload", "ssh"] } }
  * ```
  * Each knob that is missing or malformed falls back to its default on its own, like the approval
  * policy: one typo never blocks every request.
@@ -22,9 +23,18 @@ export interface AccessPolicy {
   /** authorized_keys `from="…"` patterns, or null for anywhere. */
   from: string | null;
   allowRoot: boolean;
-  /** Where `ca install` writes the CA key and revocation list, which sshd config it checks, and
-   * whether it needs `sudo -n` to write them (default true; ignored when the target is root). */
-  ca: { trustedKeysPath: string; revokedKeysPath: string; sshdConfigPath: string; sudo: boolean };
+  /** Where `ca install` writes the CA key, the revocation list and the sshd drop-in naming them,
+   * which sshd config must include the drop-in's directory, whether it needs `sudo -n` (default
+   * true; ignored when the target is root), and how it reloads sshd (default: systemd, else the
+   * pid in /run/sshd.pid). */
+  ca: {
+    trustedKeysPath: string;
+    revokedKeysPath: string;
+    sshdConfigPath: string;
+    dropInPath: string;
+    sudo: boolean;
+    reloadArgv?: string[];
+  };
 }
 
 const HOUR = 3_600_000;
@@ -46,7 +56,20 @@ export const DEFAULT_CA_PATHS = {
   trustedKeysPath: '/etc/ssh/warden_user_ca.pub',
   revokedKeysPath: '/etc/ssh/warden_revoked_keys',
   sshdConfigPath: '/etc/ssh/sshd_config',
+  dropInPath: '/etc/ssh/sshd_config.d/50-warden-ca.conf',
 } as const;
+
+// A reload command runs as root on every server of the project: only the usual service tools,
+// by bare name or from a system directory, with plain arguments (a unit name, a signal, a pid).
+const RELOAD_COMMAND = /^(\/(usr\/)?s?bin\/)?(kill|systemctl|service|rc-service)$/;
+const RELOAD_ARG = /^[A-Za-z0-9._@:+=,-]{1,128}$/;
+
+function reloadArgvOf(value: unknown): string[] | undefined {
+  if (!Array.isArray(value) || value.length === 0 || value.length > 8) return undefined;
+  if (!value.every((a): a is string => typeof a === 'string')) return undefined;
+  const [command, ...args] = value;
+  return RELOAD_COMMAND.test(command!) && args.every((a) => RELOAD_ARG.test(a)) ? value : undefined;
+}
 
 function durationOf(value: unknown): number | undefined {
   if (typeof value !== 'string') return undefined;
@@ -83,6 +106,8 @@ export function accessPolicy(project: { settings?: unknown } | null | undefined)
       if (parsed.success) ca[key] = parsed.data;
     }
     if (given.sudo === false) ca.sudo = false;
+    const reloadArgv = reloadArgvOf(given.reloadArgv);
+    if (reloadArgv) ca.reloadArgv = reloadArgv;
   }
   const login =
     typeof knobs.defaultLogin === 'string' && LOGIN.test(knobs.defaultLogin) ? knobs.defaultLogin : null;

@@ -14,7 +14,7 @@ import { insertInstallation, listLiveInstallations, markInstallationRemoved } fr
 import type { OutboxItem } from '../../storage/outbox.js';
 import { recordEvent } from '../audit/trail.js';
 import type { Deps } from '../deps.js';
-import { eachLimited, pushCaFiles } from './ca-install.js';
+import { CA_INSTALL_KIND, deliverCaInstall, eachLimited, pushCaFiles } from './ca-install.js';
 import { grantKeyLine } from './grant.js';
 import { securityPost, threadText } from './notify.js';
 import { accessPolicy } from './policy.js';
@@ -245,6 +245,8 @@ export async function runGrantWork(deps: Deps, options: { grantId?: number } = {
 export function createAccessDeliverer(getDeps: () => Deps) {
   return {
     async deliver(item: OutboxItem): Promise<Record<string, unknown>> {
+      // `ca install` queues its server work on this channel too (commands/access/ca-install.ts)
+      if (item.kind === CA_INSTALL_KIND) return deliverCaInstall(getDeps(), item);
       const grantId = Number(item.payload.grantId);
       if (!Number.isSafeInteger(grantId) || grantId < 1) return { skipped: 'no grant id' };
       return { ...(await runGrantWork(getDeps(), { grantId })) };

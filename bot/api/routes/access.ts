@@ -1,7 +1,9 @@
 import { z } from 'zod';
+import { requestCaInstall } from '../../../commands/access/ca-install.js';
 import { listAccess, readGrant } from '../../../commands/access/list.js';
 import { requestAccess } from '../../../commands/access/request.js';
 import { revokeGrant } from '../../../commands/access/revoke.js';
+import { ProjectSlug } from '../../../commands/inventory/schema.js';
 import { AppError } from '../../../lib/errors.js';
 import type { AccessRequest, Grant } from '../../../storage/access.js';
 import { type ApiRoute, defineRoute } from '../registry.js';
@@ -180,5 +182,25 @@ export const accessRoutes: ApiRoute[] = [
     response: GrantView,
     handler: async ({ params, body, deps, actor }) =>
       grantView(await revokeGrant(deps, { actor, grantId: params.id, reason: body.reason ?? null })),
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/projects/{slug}/ca-install',
+    operationId: 'installCa',
+    summary: "Queue the install of Warden's SSH user CA (TrustedUserCAKeys, RevokedKeys) on a project's servers",
+    description:
+      'Answers at once; each server is done afterwards (files, an sshd drop-in when sshd_config includes its ' +
+      "directory, sshd -t, reload) and its result goes to the project's channel and the trail. Needs keys:manage.",
+    tag: 'access',
+    permission: 'keys:manage',
+    params: z.object({ slug: ProjectSlug }),
+    response: z.object({
+      project: z.string(),
+      caFingerprint: z.string(),
+      servers: z.int().describe('servers the install was queued for'),
+      run: z.string().describe('the install: its thread in the project channel and its trail subject'),
+    }),
+    status: 202,
+    handler: async ({ params, deps, actor }) => requestCaInstall(deps, actor, params.slug),
   }),
 ];
