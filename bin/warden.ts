@@ -8,7 +8,8 @@ import { type Config, ConfigError, loadConfig } from '../lib/config.js';
 import { createVault } from '../lib/crypto.js';
 import { AppError } from '../lib/errors.js';
 import { createLogger, type Logger } from '../lib/logger.js';
-import { auditVerify, type CliIo, rewrapSecrets, tokenCreate } from './cli.js';
+import { readFileSync } from 'node:fs';
+import { auditVerify, type CliIo, rewrapSecrets, serviceKeyCreate, tokenCreate, userAdd } from './cli.js';
 
 const USAGE = `usage: warden [command]
 
@@ -18,6 +19,12 @@ commands:
   audit verify          check the audit trail's hash chain; exit 1 at the first broken event
   token create --user <handle> --name <name> --scopes <a,b> [--project <slug>] [--expires 30d]
                         create an API token for a user and print it once
+  user add --handle <h> --email <e> [--name <n>] [--role <role> [--project <slug>]]
+                        create a user (and bind one role) from the terminal
+  service-key create --scope <server|account|default> [--owner <handle>]
+                        generate Warden's SSH key for a scope and print its public key
+  service-key import --scope <scope> --file <private key> [--owner <handle>]
+                        import Warden's SSH key from a file and print its public key
   secrets rewrap        re-wrap every stored secret under the current WARDEN_MASTER_KEY
 
 Configuration comes from the environment (see README.md). In embedded mode (no DATABASE_URL)
@@ -84,6 +91,12 @@ async function run(argv: string[]): Promise<number | undefined> {
       scopes: { type: 'string' },
       project: { type: 'string' },
       expires: { type: 'string' },
+      handle: { type: 'string' },
+      email: { type: 'string' },
+      role: { type: 'string' },
+      scope: { type: 'string' },
+      file: { type: 'string' },
+      owner: { type: 'string' },
     },
   });
   if (values.help) {
@@ -91,7 +104,16 @@ async function run(argv: string[]): Promise<number | undefined> {
     return 0;
   }
   const command = positionals.join(' ') || 'start';
-  const known = ['start', 'migrate', 'audit verify', 'token create', 'secrets rewrap'];
+  const known = [
+    'start',
+    'migrate',
+    'audit verify',
+    'token create',
+    'secrets rewrap',
+    'user add',
+    'service-key create',
+    'service-key import',
+  ];
   if (!known.includes(command)) throw new UsageError(`unknown command "${command}"`);
   const config = loadConfig();
   // Administrative commands keep stdout for their result; the log goes to stderr.
@@ -113,6 +135,28 @@ async function run(argv: string[]): Promise<number | undefined> {
       const { user, name, scopes, project, expires } = values;
       if (!user || !name || !scopes) throw new UsageError('token create needs --user, --name and --scopes');
       return withDeps(config, log, (deps) => tokenCreate(deps, { user, name, scopes, project, expires }, io));
+    }
+    case 'user add': {
+      const { handle, email, name, role, project } = values;
+      if (!handle || !email) throw new UsageError('user add needs --handle and --email');
+      if (project && !role) throw new UsageError('user add takes --project only with --role');
+      return withDeps(config, log, (deps) => userAdd(deps, { handle, email, name, role, project }, io));
+    }
+    case 'service-key create':
+    case 'service-key import': {
+      const { scope, file, owner } = values;
+      if (!scope) throw new UsageError(`${command} needs --scope`);
+      if (command === 'service-key import' && !file) throw new UsageError('service-key import needs --file');
+      if (command === 'service-key create' && file) throw new UsageError('use service-key import to import --file');
+      let privateKey: string | undefined;
+      if (file) {
+        try {
+          privateKey = readFileSync(file, 'utf8');
+        } catch (error) {
+          throw new AppError('bad_request', `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+        }
+      }
+      return withDeps(config, log, (deps) => serviceKeyCreate(deps, { scope, owner, privateKey }, io));
     }
     default: {
       return withDeps(config, log, async (deps) => {

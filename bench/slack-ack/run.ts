@@ -15,7 +15,7 @@ import type { LoadJob, LoadResult } from './load.js';
  * floor). Every click approves a different pending request; afterwards the database is counted
  * to prove no click was lost or doubled.
  *
- *   npx tsx bench/slack-ack/run.ts [--rate 200] [--duration 30] [--approvers 20] [--keep]
+ *   npx tsx bench/slack-ack/run.ts [--rate 200] [--duration 30] [--approvers 20] [--action approve|details] [--keep]
  */
 const { values: opts } = parseArgs({
   options: {
@@ -24,12 +24,15 @@ const { values: opts } = parseArgs({
     warmup: { type: 'string', default: '3' },
     approvers: { type: 'string', default: '20' },
     keep: { type: 'boolean', default: false },
+    // 'approve' decides a request per click; 'details' only reads, isolating the acknowledgement path.
+    action: { type: 'string', default: 'approve' },
   },
 });
 const RATE = Number(opts.rate);
 const DURATION_S = Number(opts.duration);
 const WARMUP_S = Number(opts.warmup);
 const APPROVERS = Number(opts.approvers);
+const ACTION = opts.action === 'details' ? 'details' : 'approve';
 const CLICKS = Math.round(RATE * DURATION_S);
 const WARMUP = Math.round(RATE * WARMUP_S);
 const SECRET = randomBytes(16).toString('hex');
@@ -220,7 +223,7 @@ async function main() {
   const requestIds = await seed(warden.deps.sql, ts, approvers);
   const target = `http://127.0.0.1:${warden.port}/slack/events`;
   console.log(
-    `warden on ${target}; ${requestIds.length} pending requests, ${APPROVERS} approvers; ${RATE}/s for ${DURATION_S} s`,
+    `warden on ${target}; ${requestIds.length} pending requests, ${APPROVERS} approvers; ${RATE}/s for ${DURATION_S} s of approval.${ACTION} clicks`,
   );
 
   const warmupBodies = Array.from({ length: WARMUP }, (_, i) =>
@@ -236,7 +239,7 @@ async function main() {
   const bodies = requestIds.map((requestId, i) =>
     click({
       trigger: `bench.main.${i}`,
-      actionId: 'approval.approve',
+      actionId: `approval.${ACTION}`,
       requestId,
       approver: approvers[i % APPROVERS]!.id,
       ts: ts[i]!,
@@ -270,7 +273,7 @@ async function main() {
     if (status !== 200) return;
     const times = seen.get(`bench.main.${i}`) ?? 0;
     const votes = decided.get(requestIds[i]!) ?? 0;
-    if (times === 0 || votes === 0) lost++;
+    if (times === 0 || (ACTION === 'approve' && votes === 0)) lost++;
     if (times > 1 || votes > 1) doubled++;
   });
   await sql.end();
@@ -322,7 +325,5 @@ async function main() {
     `slack-ack rate=${RATE} p50_ms=${ms(warden99.p50)} p99_ms=${ms(warden99.p99)} lost=${lost} doubled=${doubled} floor_p99_ms=${ms(floor99.p99)}`,
   );
 }
-
-await main();
 
 await main();

@@ -16,7 +16,10 @@ import { patchingRoutes } from './routes/patching.js';
 import { reportRoutes } from './routes/reports.js';
 import { scanningRoutes } from './routes/scanning.js';
 import { scriptRoutes } from './routes/scripts.js';
+import { serviceKeyRoutes } from './routes/service-keys.js';
+import { settingsRoutes } from './routes/settings.js';
 import { tokenRoutes } from './routes/tokens.js';
+import { userRoutes } from './routes/users.js';
 import { webhookRoutes } from './routes/webhooks.js';
 
 /** Every route of /api/v1, in the order the document lists them. */
@@ -34,6 +37,9 @@ export const API_ROUTES: readonly ApiRoute[] = [
   ...webhookRoutes,
   ...reportRoutes,
   ...baselineRoutes,
+  ...userRoutes,
+  ...settingsRoutes,
+  ...serviceKeyRoutes,
 ];
 
 /** Request bodies above this are refused before they are read (an import of ~10,000 servers fits). */

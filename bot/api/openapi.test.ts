@@ -44,6 +44,7 @@ describe('OpenAPI document', () => {
       [
         'GET /projects inventory:read',
         'POST /projects inventory:write',
+        'POST /projects/{slug}/ca-install keys:manage',
         'GET /projects/{slug} inventory:read',
         'PATCH /projects/{slug} inventory:write',
         'GET /servers inventory:read',
@@ -106,6 +107,15 @@ describe('OpenAPI document', () => {
         'GET /servers/{name}/baseline compliance:read',
         'POST /servers/{name}/baseline/run scan:run',
         'POST /baseline-remediations baseline:remediate',
+        'GET /users users:manage',
+        'POST /users users:manage',
+        'POST /users/{handle}/roles users:manage',
+        'DELETE /users/{handle}/roles users:manage',
+        'POST /users/{handle}/disable users:manage',
+        'GET /projects/{slug}/settings inventory:read',
+        'PUT /projects/{slug}/settings/{section} inventory:write',
+        'GET /service-keys keys:manage',
+        'POST /service-keys keys:manage',
       ].sort(),
     );
     expect(listed).toHaveLength(API_ROUTES.length);

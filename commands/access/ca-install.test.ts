@@ -92,7 +92,10 @@ describe('the CA files script', () => {
 
   it('counts lines an admin put in sshd_config by hand as configured, then as already current', async () => {
     const ca = paths('by-hand');
-    writeFileSync(ca.sshdConfigPath, `TrustedUserCAKeys ${ca.trustedKeysPath}\nRevokedKeys ${ca.revokedKeysPath}\n`);
+    writeFileSync(
+      ca.sshdConfigPath,
+      `TrustedUserCAKeys ${ca.trustedKeysPath}\nRevokedKeys ${ca.revokedKeysPath}\n`,
+    );
     expect(await installCaOnServer(local, ca, content)).toMatchObject({ state: 'installed' });
     const again = await installCaOnServer(local, ca, content);
     expect(again).toMatchObject({ state: 'already-current' });
@@ -128,7 +131,13 @@ describe('the CA files script', () => {
     const reload = (reloadArgv: unknown) => accessPolicy({ settings: { access: { ca: { reloadArgv } } } }).ca;
     expect(reload(['systemctl', 'reload', 'ssh']).reloadArgv).toEqual(['systemctl', 'reload', 'ssh']);
     expect(reload(['/bin/kill', '-HUP', '42']).reloadArgv).toEqual(['/bin/kill', '-HUP', '42']);
-    for (const bad of [['sh', '-c', 'reboot'], ['/tmp/kill', '-HUP', '1'], ['kill', '$(reboot)'], ['kill', 'a b'], []]) {
+    for (const bad of [
+      ['sh', '-c', 'reboot'],
+      ['/tmp/kill', '-HUP', '1'],
+      ['kill', '$(reboot)'],
+      ['kill', 'a b'],
+      [],
+    ]) {
       expect(reload(bad).reloadArgv).toBeUndefined();
     }
   });
@@ -157,7 +166,9 @@ describe.skipIf(Boolean(noSshd))(`the sshd drop-in${noSshd ? ` (skipped: ${noSsh
     const first = await installCaOnServer(local, ca, content);
     expect(first).toMatchObject({ state: 'installed' });
     expect(first.detail).toContain('sshd reloaded');
-    expect(dropIn(ca)).toContain(`\nTrustedUserCAKeys ${ca.trustedKeysPath}\nRevokedKeys ${ca.revokedKeysPath}\n`);
+    expect(dropIn(ca)).toContain(
+      `\nTrustedUserCAKeys ${ca.trustedKeysPath}\nRevokedKeys ${ca.revokedKeysPath}\n`,
+    );
     expect(await installCaOnServer(local, ca, content)).toMatchObject({ state: 'already-current' });
   });
 
@@ -184,7 +195,9 @@ describe.skipIf(Boolean(noSshd))(`the sshd drop-in${noSshd ? ` (skipped: ${noSsh
     unlinkSync(other);
 
     sshdConfig(ca, { include: true, before: 'TrustedUserCAKeys /etc/ssh/someone-elses-ca.pub' });
-    expect(String(await failure(installCaOnServer(local, moved, content)))).toContain('read before the Include');
+    expect(String(await failure(installCaOnServer(local, moved, content)))).toContain(
+      'read before the Include',
+    );
     expect(dropIn(ca)).toBe(before);
     sshdConfig(ca, { include: true });
 

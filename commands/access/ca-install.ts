@@ -59,7 +59,11 @@ export interface CaInstallQueued {
 }
 
 /** Queue the CA install for every server of the project; answers at once. */
-export async function requestCaInstall(deps: Deps, actor: Actor, projectSlug: string): Promise<CaInstallQueued> {
+export async function requestCaInstall(
+  deps: Deps,
+  actor: Actor,
+  projectSlug: string,
+): Promise<CaInstallQueued> {
   const slug = projectSlug.toLowerCase();
   const project = /^[a-z0-9][a-z0-9-]{0,62}$/.test(slug) ? await getProjectBySlug(deps.sql, slug) : undefined;
   if (!project) {
@@ -144,13 +148,17 @@ export async function deliverCaInstall(deps: Deps, item: OutboxItem): Promise<Re
   await eachLimited(servers, SERVERS_PER_ITEM, async (server) => {
     try {
       const target = await targetFor(deps, server);
-      let pushed = (await listLiveRevokedKeys(deps.sql, project.id, deps.clock.now())).map((k) => k.publicKey);
+      let pushed = (await listLiveRevokedKeys(deps.sql, project.id, deps.clock.now())).map(
+        (k) => k.publicKey,
+      );
       const result = await installCaOnServer(target, policy.ca, {
         caPublicKey: ca.publicKey,
         revokedKeys: pushed,
       });
       for (let i = 0; i < SAME_LIST_TRIES; i++) {
-        const now = (await listLiveRevokedKeys(deps.sql, project.id, deps.clock.now())).map((k) => k.publicKey);
+        const now = (await listLiveRevokedKeys(deps.sql, project.id, deps.clock.now())).map(
+          (k) => k.publicKey,
+        );
         if (now.join('\n') === pushed.join('\n')) break;
         await pushCaFiles(target, policy.ca, { caPublicKey: null, revokedKeys: now });
         pushed = now;
@@ -161,7 +169,11 @@ export async function deliverCaInstall(deps: Deps, item: OutboxItem): Promise<Re
     }
   });
   results.sort((a, b) => a.server.localeCompare(b.server));
-  await recordResults(deps, { projectId: project.id, run, actor: String(item.payload.actor ?? 'system') }, results);
+  await recordResults(
+    deps,
+    { projectId: project.id, run, actor: String(item.payload.actor ?? 'system') },
+    results,
+  );
   return { servers: results.map((r) => `${r.server}:${r.state}`) };
 }
 

@@ -169,7 +169,10 @@ async function runScript(
   }
   const out = parseOutput(result.stdout);
   if (out.revoked_sha256 !== sha256(revoked) || (caLine && out.ca_sha256 !== sha256(caLine))) {
-    throw new AppError('integration', `the CA files on ${target.name} do not read back as written; try again`);
+    throw new AppError(
+      'integration',
+      `the CA files on ${target.name} do not read back as written; try again`,
+    );
   }
   return out;
 }

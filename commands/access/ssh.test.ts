@@ -12,11 +12,19 @@ import { decide } from '../approvals/engine.js';
 import { createActor, createProjectRow, uniqueHandle } from '../approvals/testing.js';
 import type { Actor } from '../rbac/authorize.js';
 import { createTargetFactory, type TargetFactory } from '../scanning/target-factory.js';
-import { installCa } from './ca-install.js';
+import { requestCaInstall } from './ca-install.js';
 import { expireGrants } from './expire.js';
 import { requestAccess } from './request.js';
 import { revokeGrant } from './revoke.js';
-import { accessSubjects, addServer, makeKeyPair, registerUserKey, type TestKeyPair } from './testing.js';
+import {
+  accessSubjects,
+  addServer,
+  caInstallResults,
+  drainAccessOutbox,
+  makeKeyPair,
+  registerUserKey,
+  type TestKeyPair,
+} from './testing.js';
 import { runGrantWork } from './work.js';
 
 /**
@@ -248,8 +256,12 @@ describe.skipIf(Boolean(reason))(
 
     beforeAll(async () => {
       if (reason) return;
-      const installed = await installCa(deps, admin, certProject.slug);
-      expect(installed.servers).toEqual([{ server: 'cert-host', ok: true, configured: true }]);
+      // this sshd_config names the files itself (no Include): no drop-in, no reload
+      const { run } = await requestCaInstall(deps, admin, certProject.slug);
+      await drainAccessOutbox(deps);
+      expect(await caInstallResults(db.current.sql, run)).toEqual([
+        { server: 'cert-host', state: 'installed', detail: expect.stringContaining('named in') },
+      ]);
       expect(readFileSync(path.join(caDir, 'ca.pub'), 'utf8')).toMatch(/^ssh-ed25519 \S+/);
     });
 

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Target } from '../../integrations/targets/types.js';
+import { createOutboxWorker, type DrainResult } from '../../jobs/outbox-worker.js';
 import type { Sql } from '../../storage/db.js';
 import { insertServer, type Server } from '../../storage/inventory.js';
 import { addIdentity } from '../../storage/users.js';
@@ -12,7 +13,9 @@ import { addUserKey } from '../keys/register.js';
 import type { Actor } from '../rbac/authorize.js';
 import { createScanLimiter } from '../scanning/limiter.js';
 import type { TargetFactory } from '../scanning/target-factory.js';
+import type { CaServerResult } from './ca-script.js';
 import { accessApprovalSubjects } from './subjects.js';
+import { createAccessDeliverer } from './work.js';
 
 /** Builders for access tests: plain data and fakes, no test framework. */
 
@@ -119,4 +122,23 @@ export function recordingTargets(): { factory: TargetFactory; calls: KeyCall[]; 
     close: async () => {},
   };
   return { factory, calls, failOn };
+}
+
+/** Deliver every due item of the `access` outbox channel, as the running bot's worker would. */
+export function drainAccessOutbox(deps: Deps): Promise<DrainResult> {
+  const access = createAccessDeliverer(() => deps);
+  return createOutboxWorker({
+    sql: deps.sql,
+    clock: deps.clock,
+    log: deps.log,
+    deliverers: { access },
+  }).drainOnce();
+}
+
+/** Each server's result of a queued `ca install`, from the trail. */
+export async function caInstallResults(sql: Sql, run: string): Promise<CaServerResult[]> {
+  const rows = await sql<{ data: { servers: CaServerResult[] } }[]>`
+    select data from audit_events
+    where action = 'access.ca-installed' and subject_type = 'ca-install' and subject_id = ${run} order by seq`;
+  return rows.flatMap((r) => r.data.servers);
 }

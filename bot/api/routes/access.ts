@@ -187,7 +187,8 @@ export const accessRoutes: ApiRoute[] = [
     method: 'post',
     path: '/projects/{slug}/ca-install',
     operationId: 'installCa',
-    summary: "Queue the install of Warden's SSH user CA (TrustedUserCAKeys, RevokedKeys) on a project's servers",
+    summary:
+      "Queue the install of Warden's SSH user CA (TrustedUserCAKeys, RevokedKeys) on a project's servers",
     description:
       'Answers at once; each server is done afterwards (files, an sshd drop-in when sshd_config includes its ' +
       "directory, sshd -t, reload) and its result goes to the project's channel and the trail. Needs keys:manage.",
