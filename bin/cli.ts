@@ -3,13 +3,12 @@ import { verifyChain } from '../commands/audit/verify.js';
 import type { Deps } from '../commands/deps.js';
 import { createWardenServiceKey } from '../commands/keys/service-keys.js';
 import { loadActor } from '../commands/rbac/authorize.js';
-import type { Role } from '../commands/rbac/roles.js';
 import { createToken } from '../commands/tokens/tokens.js';
-import { bindUserRole, createUser } from '../commands/users/users.js';
+import { createUserWithRole } from '../commands/users/users.js';
 import { AppError } from '../lib/errors.js';
 import { withTx } from '../storage/db.js';
-import { lockSealedValues, updateSealedValue } from '../storage/secrets.js';
 import { firstGlobalAdmin } from '../storage/key-rotations.js';
+import { lockSealedValues, updateSealedValue } from '../storage/secrets.js';
 import { getUser, getUserByHandle } from '../storage/users.js';
 
 /**
@@ -142,14 +141,12 @@ export interface UserAddArgs {
  * direct database access; the trail names the actor `cli`.
  */
 export async function userAdd(deps: Deps, args: UserAddArgs, io: CliIo): Promise<number> {
-  const user = await createUser(deps, 'cli', { handle: args.handle, email: args.email, displayName: args.name });
-  if (args.role) {
-    await bindUserRole(deps, 'cli', {
-      handle: user.handle,
-      role: args.role as Role,
-      ...(args.project ? { project: args.project } : {}),
-    });
-  }
+  const user = await createUserWithRole(
+    deps,
+    'cli',
+    { handle: args.handle, email: args.email, displayName: args.name },
+    args.role ? { role: args.role, ...(args.project ? { project: args.project } : {}) } : undefined,
+  );
   io.out(user.handle);
   const bound = args.role ? `; bound to ${args.role} on ${args.project ?? 'every project'}` : '';
   io.err(`created user ${user.handle} <${user.email}>${bound}`);
@@ -166,7 +163,9 @@ export interface ServiceKeyArgs {
 
 /** `warden service-key create|import`: prints the public key line for authorized_keys. */
 export async function serviceKeyCreate(deps: Deps, args: ServiceKeyArgs, io: CliIo): Promise<number> {
-  const ownerId = args.owner ? (await getUserByHandle(deps.sql, args.owner))?.id : await firstGlobalAdmin(deps.sql);
+  const ownerId = args.owner
+    ? (await getUserByHandle(deps.sql, args.owner))?.id
+    : await firstGlobalAdmin(deps.sql);
   const owner = ownerId === undefined ? undefined : await getUser(deps.sql, ownerId);
   if (!owner) {
     throw new AppError(
@@ -176,14 +175,18 @@ export async function serviceKeyCreate(deps: Deps, args: ServiceKeyArgs, io: Cli
         : 'a service key needs an owner: pass --owner <handle>, or add a global admin first (`warden user add … --role admin`)',
     );
   }
-  const made = await createWardenServiceKey(deps, { cli: true, owner }, {
-    scope: args.scope,
-    ...(args.privateKey !== undefined ? { privateKey: args.privateKey } : {}),
-  });
+  const made = await createWardenServiceKey(
+    deps,
+    { cli: true, owner },
+    {
+      scope: args.scope,
+      ...(args.privateKey !== undefined ? { privateKey: args.privateKey } : {}),
+    },
+  );
   io.out(made.publicKey);
   io.err(
     `${made.imported ? 'imported' : 'generated'} ssh-key:${made.scope} (${made.fingerprint}), owned by ${owner.handle}. ` +
-      "Add the line above to authorized_keys of the login Warden uses on the servers.",
+      'Add the line above to authorized_keys of the login Warden uses on the servers.',
   );
   return 0;
 }

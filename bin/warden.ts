@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { type Database, openDatabase, resolveMasterKey, startWarden } from '../bot/main.js';
 import { createApprovalSubjects } from '../commands/approvals/subjects.js';
@@ -8,7 +9,6 @@ import { type Config, ConfigError, loadConfig } from '../lib/config.js';
 import { createVault } from '../lib/crypto.js';
 import { AppError } from '../lib/errors.js';
 import { createLogger, type Logger } from '../lib/logger.js';
-import { readFileSync } from 'node:fs';
 import { auditVerify, type CliIo, rewrapSecrets, serviceKeyCreate, tokenCreate, userAdd } from './cli.js';
 
 const USAGE = `usage: warden [command]
@@ -147,13 +147,17 @@ async function run(argv: string[]): Promise<number | undefined> {
       const { scope, file, owner } = values;
       if (!scope) throw new UsageError(`${command} needs --scope`);
       if (command === 'service-key import' && !file) throw new UsageError('service-key import needs --file');
-      if (command === 'service-key create' && file) throw new UsageError('use service-key import to import --file');
+      if (command === 'service-key create' && file)
+        throw new UsageError('use service-key import to import --file');
       let privateKey: string | undefined;
       if (file) {
         try {
           privateKey = readFileSync(file, 'utf8');
         } catch (error) {
-          throw new AppError('bad_request', `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+          throw new AppError(
+            'bad_request',
+            `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
+          );
         }
       }
       return withDeps(config, log, (deps) => serviceKeyCreate(deps, { scope, owner, privateKey }, io));

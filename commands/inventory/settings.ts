@@ -51,7 +51,8 @@ export function checkAccessSettings(raw: unknown): string[] {
   const policy = accessPolicy({ settings: { access: raw } });
   const errors: string[] = [];
   for (const key of Object.keys(raw)) {
-    if (!ACCESS_KEYS.includes(key)) errors.push(`access.${key} is not a setting (known: ${ACCESS_KEYS.join(', ')})`);
+    if (!ACCESS_KEYS.includes(key))
+      errors.push(`access.${key} is not a setting (known: ${ACCESS_KEYS.join(', ')})`);
   }
   if ('mode' in raw && raw.mode !== 'certificate' && raw.mode !== 'authorized-keys')
     errors.push('access.mode: write "authorized-keys" or "certificate"');
@@ -59,7 +60,8 @@ export function checkAccessSettings(raw: unknown): string[] {
     errors.push('access.defaultLogin: a login is lowercase letters, digits, _ or -, up to 32 characters');
   if ('from' in raw && policy.from !== raw.from)
     errors.push('access.from: comma-separated host, address or CIDR patterns, like 10.0.0.0/8');
-  if ('allowRoot' in raw && typeof raw.allowRoot !== 'boolean') errors.push('access.allowRoot: true or false');
+  if ('allowRoot' in raw && typeof raw.allowRoot !== 'boolean')
+    errors.push('access.allowRoot: true or false');
   if ('maxDuration' in raw) {
     if (!isObject(raw.maxDuration)) errors.push('access.maxDuration: an object of role → duration');
     else
@@ -73,12 +75,15 @@ export function checkAccessSettings(raw: unknown): string[] {
     if (!isObject(raw.ca)) errors.push('access.ca: an object');
     else
       for (const [key, value] of Object.entries(raw.ca)) {
-        if (!CA_KEYS.includes(key)) errors.push(`access.ca.${key} is not a setting (known: ${CA_KEYS.join(', ')})`);
+        if (!CA_KEYS.includes(key))
+          errors.push(`access.ca.${key} is not a setting (known: ${CA_KEYS.join(', ')})`);
         else if (key === 'sudo') {
           if (typeof value !== 'boolean') errors.push('access.ca.sudo: true or false');
         } else if (key === 'reloadArgv') {
           if (JSON.stringify(policy.ca.reloadArgv) !== JSON.stringify(value))
-            errors.push('access.ca.reloadArgv: an argv of kill, systemctl, service or rc-service with plain arguments');
+            errors.push(
+              'access.ca.reloadArgv: an argv of kill, systemctl, service or rc-service with plain arguments',
+            );
         } else if (policy.ca[key as 'trustedKeysPath'] !== value) {
           errors.push(`access.ca.${key}: an absolute path without .. or unusual characters`);
         }
@@ -120,7 +125,8 @@ const CHECKERS: Record<SettingsSection, (raw: unknown) => string[]> = {
   scan: (raw) => (isObject(raw) ? checkScanSettings(raw) : ['scan settings must be an object']),
   access: checkAccessSettings,
   keys: checkKeySettings,
-  compliance: (raw) => (isObject(raw) ? checkComplianceSettings(raw) : ['compliance settings must be an object']),
+  compliance: (raw) =>
+    isObject(raw) ? checkComplianceSettings(raw) : ['compliance settings must be an object'],
   reports: checkReportSettings,
 };
 
@@ -128,7 +134,12 @@ export function isSettingsSection(value: string): value is SettingsSection {
   return (SETTINGS_SECTIONS as readonly string[]).includes(value);
 }
 
-async function projectFor(deps: Deps, actor: Actor, slug: string, permission: 'inventory:read' | 'inventory:write') {
+async function projectFor(
+  deps: Deps,
+  actor: Actor,
+  slug: string,
+  permission: 'inventory:read' | 'inventory:write',
+) {
   const project = await getProjectBySlug(deps.sql, slug);
   if (!project) {
     if (!holdsAnywhere(actor, permission)) authorize(actor, permission, null);
@@ -163,21 +174,32 @@ export async function putProjectSettings(
 ): Promise<unknown> {
   const project = await projectFor(deps, actor, input.slug, 'inventory:write');
   if (!isSettingsSection(input.section)) {
-    throw new AppError('bad_request', `"${input.section}" is not a settings section; use one of ${SETTINGS_SECTIONS.join(', ')}`);
+    throw new AppError(
+      'bad_request',
+      `"${input.section}" is not a settings section; use one of ${SETTINGS_SECTIONS.join(', ')}`,
+    );
   }
   const section = input.section;
   const value = input.value;
   const problems = value === null ? [] : CHECKERS[section](value);
   if (problems.length > 0) {
     throw new AppError('bad_request', `the ${section} settings are not valid: ${problems.join('; ')}`, {
-      details: { issues: problems.map((message) => ({ path: message.split(/[: ]/)[0] ?? section, message })) },
+      details: {
+        issues: problems.map((message) => ({ path: message.split(/[: ]/)[0] ?? section, message })),
+      },
     });
   }
   return withTx(deps.sql, async (tx) => {
     const current = (await lockProjectSettings(tx, project.id)) ?? {};
     const from = current[section] ?? null;
     if (canonicalJson(from) === canonicalJson(value ?? null)) return value;
-    await setProjectSettingsSection(tx, project.id, section, value as Record<string, unknown> | null, deps.clock.now());
+    await setProjectSettingsSection(
+      tx,
+      project.id,
+      section,
+      value as Record<string, unknown> | null,
+      deps.clock.now(),
+    );
     await recordEvent(tx, deps, {
       actor: actorRef(actor),
       action: 'project.settings-changed',

@@ -67,7 +67,10 @@ function normalizePrivateKey(text: string): string {
     throw new AppError('bad_request', `${key.type} keys are not accepted; use ed25519, ECDSA or RSA`);
   }
   if (key.type === 'rsa' && key.size < MIN_RSA_BITS) {
-    throw new AppError('bad_request', `RSA keys need at least ${MIN_RSA_BITS} bits; this one has ${key.size}`);
+    throw new AppError(
+      'bad_request',
+      `RSA keys need at least ${MIN_RSA_BITS} bits; this one has ${key.size}`,
+    );
   }
   // Stored in OpenSSH format whatever it came in: the one every SSH client here reads.
   return key.toString('ssh-private');
@@ -100,7 +103,8 @@ export async function createWardenServiceKey(
     });
   }
   const { scope } = parsed.data;
-  const privateKey = parsed.data.privateKey === undefined ? undefined : normalizePrivateKey(parsed.data.privateKey);
+  const privateKey =
+    parsed.data.privateKey === undefined ? undefined : normalizePrivateKey(parsed.data.privateKey);
   const secretName = `${SECRET_PREFIX}${scope}`;
   const owner = isCli ? admin.owner : admin.user;
   const common = {
@@ -134,7 +138,12 @@ export async function createWardenServiceKey(
     return { key: adopted, publicKey: adopted.publicKey };
   });
   deps.log.info(
-    { scope, fingerprint: key.fingerprint, imported: privateKey !== undefined, ...(isCli ? {} : actorFacts(admin)) },
+    {
+      scope,
+      fingerprint: key.fingerprint,
+      imported: privateKey !== undefined,
+      ...(isCli ? {} : actorFacts(admin)),
+    },
     'service key stored',
   );
   return { scope, publicKey, fingerprint: key.fingerprint, imported: privateKey !== undefined };

@@ -2,13 +2,18 @@ import { z } from 'zod';
 import { AppError } from '../../lib/errors.js';
 import { type Tx, withTx } from '../../storage/db.js';
 import { getProjectBySlug } from '../../storage/inventory.js';
-import { hasBinding, listUsersWithBindings, setUserDisabled, type UserWithBindings } from '../../storage/user-admin.js';
+import {
+  hasBinding,
+  listUsersWithBindings,
+  setUserDisabled,
+  type UserWithBindings,
+} from '../../storage/user-admin.js';
 import {
   addIdentity,
   bindRole,
-  createUser as insertUser,
   getUserByEmail,
   getUserByHandle,
+  createUser as insertUser,
   type User,
   unbindRole,
 } from '../../storage/users.js';
@@ -77,24 +82,39 @@ async function projectIdOf(tx: Tx, slug: string | null | undefined): Promise<num
 }
 
 /** A new user with an `email` identity (so chat sign-in can match them by address). */
-export async function createUser(
+export function createUser(deps: Deps, admin: UserAdmin, input: unknown, meta: CallMeta = {}): Promise<User> {
+  return createUserWithRole(deps, admin, input, undefined, meta);
+}
+
+/** createUser plus one role binding, all or nothing (`warden user add --role`). */
+export async function createUserWithRole(
   deps: Deps,
   admin: UserAdmin,
   input: unknown,
+  binding: unknown,
   meta: CallMeta = {},
 ): Promise<User> {
   check(admin);
   const parsed = parseInput(UserCreate, input, 'user');
+  const bind = binding === undefined ? undefined : parseInput(RoleBindingInput, binding, 'role binding');
   const email = parsed.email.toLowerCase();
   const t = trailFacts(admin, meta);
   const taken = () =>
-    new AppError('conflict', `a user with the handle "${parsed.handle}" or the e-mail ${email} already exists`, {
-      details: { handle: parsed.handle },
-    });
+    new AppError(
+      'conflict',
+      `a user with the handle "${parsed.handle}" or the e-mail ${email} already exists`,
+      {
+        details: { handle: parsed.handle },
+      },
+    );
   try {
     return await withTx(deps.sql, async (tx) => {
       if ((await getUserByHandle(tx, parsed.handle)) || (await getUserByEmail(tx, email))) throw taken();
-      const user = await insertUser(tx, { handle: parsed.handle, displayName: parsed.displayName ?? email, email });
+      const user = await insertUser(tx, {
+        handle: parsed.handle,
+        displayName: parsed.displayName ?? email,
+        email,
+      });
       await addIdentity(tx, { userId: user.id, platform: 'email', externalId: email, email, verified: true });
       await recordEvent(tx, deps, {
         actor: t.actor,
@@ -103,6 +123,7 @@ export async function createUser(
         data: { ...t.facts, handle: user.handle, displayName: user.displayName, email },
         requestId: t.requestId,
       });
+      if (bind) await applyBinding(tx, deps, admin, user, bind, true, t);
       return user;
     });
   } catch (error) {
@@ -124,20 +145,32 @@ async function changeBinding(
   const t = trailFacts(admin, meta);
   await withTx(deps.sql, async (tx) => {
     const user = await userOrNotFound(tx, handle);
-    const projectId = await projectIdOf(tx, binding.project);
-    const key = { userId: user.id, role: binding.role, projectId };
-    const exists = await hasBinding(tx, key);
-    if (exists === bind) return; // nothing changes, nothing to record
-    if (bind) await bindRole(tx, { ...key, grantedBy: admin === 'cli' ? null : admin.user.id });
-    else await unbindRole(tx, key);
-    await recordEvent(tx, deps, {
-      actor: t.actor,
-      action: bind ? 'user.role-bound' : 'user.role-unbound',
-      subject: { type: 'user', id: user.handle },
-      projectId,
-      data: { ...t.facts, handle: user.handle, role: binding.role, project: binding.project ?? null },
-      requestId: t.requestId,
-    });
+    await applyBinding(tx, deps, admin, user, binding, bind, t);
+  });
+}
+
+async function applyBinding(
+  tx: Tx,
+  deps: Deps,
+  admin: UserAdmin,
+  user: User,
+  binding: RoleBindingInput,
+  bind: boolean,
+  t: ReturnType<typeof trailFacts>,
+): Promise<void> {
+  const projectId = await projectIdOf(tx, binding.project);
+  const key = { userId: user.id, role: binding.role, projectId };
+  const exists = await hasBinding(tx, key);
+  if (exists === bind) return; // nothing changes, nothing to record
+  if (bind) await bindRole(tx, { ...key, grantedBy: admin === 'cli' ? null : admin.user.id });
+  else await unbindRole(tx, key);
+  await recordEvent(tx, deps, {
+    actor: t.actor,
+    action: bind ? 'user.role-bound' : 'user.role-unbound',
+    subject: { type: 'user', id: user.handle },
+    projectId,
+    data: { ...t.facts, handle: user.handle, role: binding.role, project: binding.project ?? null },
+    requestId: t.requestId,
   });
 }
 

@@ -1,6 +1,10 @@
 import { z } from 'zod';
 import { ProjectSlug } from '../../../commands/inventory/schema.js';
-import { getProjectSettings, putProjectSettings, SETTINGS_SECTIONS } from '../../../commands/inventory/settings.js';
+import {
+  getProjectSettings,
+  putProjectSettings,
+  SETTINGS_SECTIONS,
+} from '../../../commands/inventory/settings.js';
 import { type ApiRoute, defineRoute } from '../registry.js';
 
 const SlugParam = z.object({ slug: ProjectSlug });
@@ -36,7 +40,12 @@ export const settingsRoutes: ApiRoute[] = [
     response: z.object({ section: z.enum(SETTINGS_SECTIONS), value: z.unknown() }),
     handler: async ({ params, body, deps, actor, meta }) => ({
       section: params.section,
-      value: await putProjectSettings(deps, actor, { slug: params.slug, section: params.section, value: body }, meta),
+      value: await putProjectSettings(
+        deps,
+        actor,
+        { slug: params.slug, section: params.section, value: body },
+        meta,
+      ),
     }),
   }),
 ];

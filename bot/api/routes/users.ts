@@ -33,7 +33,11 @@ function userView(user: User, bindings: z.input<typeof UserView>['bindings'] = [
   };
 }
 
-async function viewOf(deps: Parameters<typeof listUsers>[0], actor: Parameters<typeof listUsers>[1], handle: string) {
+async function viewOf(
+  deps: Parameters<typeof listUsers>[0],
+  actor: Parameters<typeof listUsers>[1],
+  handle: string,
+) {
   const user = (await listUsers(deps, actor)).find((u) => u.handle === handle);
   if (!user) throw new Error(`user ${handle} vanished after a change`);
   return userView(user, user.bindings);
