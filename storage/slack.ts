@@ -1,4 +1,4 @@
-import { type Queryable, type Sql, withTx } from './db.js';
+import type { Queryable } from './db.js';
 
 /**
  * What the Slack adapter keeps in Postgres so it holds across replicas: signatures already
@@ -6,25 +6,18 @@ import { type Queryable, type Sql, withTx } from './db.js';
  * user (with an expiry), and which outbox items were already posted.
  */
 
-/**
- * Remember a request signature; false when it was already there (the request is a replay).
- *
- * Committed without waiting for the disk: every request that goes on to change anything is
- * then recorded with a synchronous commit, which flushes the log — this row included — before
- * the acknowledgement. A crash in between can lose only the row of a request that changed nothing.
- */
+/** Remember a request signature; false when it was already there (the request is a replay). */
 export async function rememberSignature(
-  sql: Sql,
+  sql: Queryable,
   input: { signature: string; expiresAt: Date },
 ): Promise<boolean> {
-  return withTx(sql, async (tx) => {
-    await tx`set local synchronous_commit = off`;
-    const result = await tx`
-      insert into slack_request_signatures (signature, expires_at)
-      values (${input.signature}, ${input.expiresAt})
-      on conflict (signature) do nothing`;
-    return result.count === 1;
-  });
+  // One statement, no transaction: postgres.js 3.4.9 can lose a sql.begin() reservation under a
+  // deep pipeline (porsager/postgres#1189), and this runs on the acknowledgement's hot path.
+  const result = await sql`
+    insert into slack_request_signatures (signature, expires_at)
+    values (${input.signature}, ${input.expiresAt})
+    on conflict (signature) do nothing`;
+  return result.count === 1;
 }
 
 /** Remember an Events API event id; false when it was already taken (a retry or a duplicate). */

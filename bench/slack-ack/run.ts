@@ -251,6 +251,9 @@ async function main() {
   const result = await toWarden.load({ url: target, rate: RATE, signingSecret: SECRET, bodies });
   toWarden.stop();
   const warden99 = summarise(result);
+  const failures = result.statuses.filter((st) => st !== 200);
+  if (failures.length > 0)
+    console.log(`warden non-200 answers (status 0: connection error): ${failures.join(', ')}`);
   // Stop waits for the work that follows each acknowledgement (decisions, chat.update).
   const draining = performance.now();
   await warden.stop();
