@@ -371,7 +371,8 @@ export async function startWarden(options: WardenOptions): Promise<Warden> {
     // Slack's acknowledgements commit on a small pool of their own, never queued behind slow work
     // (embedded PGlite is a single session, so there it shares the one pool).
     const slackIngress = config.slack && !config.embedded ? connect(db.target, { max: 4 }) : undefined;
-    if (slackIngress) teardown.push({ name: 'slack ingress pool', run: () => slackIngress.end({ timeout: 5 }) });
+    if (slackIngress)
+      teardown.push({ name: 'slack ingress pool', run: () => slackIngress.end({ timeout: 5 }) });
     const slack = config.slack
       ? createSlackApp(config.slack, deps, registry, {
           ...(slackChat ? { platform: slackChat } : {}),

@@ -1,7 +1,7 @@
 import { accessCommands, accessForms } from './access/chat.js';
 import { approvalActions } from './approvals/actions.js';
-import { auditReportCommand } from './audit/report-chat.js';
 import { approvalCommands } from './approvals/commands.js';
+import { auditReportCommand } from './audit/report-chat.js';
 import { baselineActions, baselineCommands } from './baselines/chat.js';
 import { complianceCommands } from './compliance/chat.js';
 import { dashboardCommand, dashboardOpenAction } from './compliance/dashboard-link.js';
