@@ -114,7 +114,9 @@ describe('/warden on Slack', () => {
     const broken = db.current.connectAgain(1);
     await broken.end();
     world = await startSlackWorld(db.current.sql, { ingressSql: broken });
-    const res = await world.interactive(clickPayload(world, { user: world.ids.bob, actionId: 'approval.approve', value: '1', ts: '1.1' }));
+    const res = await world.interactive(
+      clickPayload(world, { user: world.ids.bob, actionId: 'approval.approve', value: '1', ts: '1.1' }),
+    );
     expect(res.status).toBe(500);
     expect(world.slack.callsTo('chat.update')).toHaveLength(0);
   });
