@@ -1,4 +1,4 @@
-import type { Queryable } from './db.js';
+import type { Queryable, Sql } from './db.js';
 
 /**
  * What the Slack adapter keeps in Postgres so it holds across replicas: signatures already
@@ -6,16 +6,25 @@ import type { Queryable } from './db.js';
  * user (with an expiry), and which outbox items were already posted.
  */
 
-/** Remember a request signature; false when it was already there (the request is a replay). */
+/**
+ * Remember a request signature; false when it was already there (the request is a replay).
+ *
+ * Committed without waiting for the disk (synchronous_commit off for this one statement's own
+ * transaction): a request that goes on to change anything is then recorded with a synchronous
+ * commit, and flushing the log up to that record flushes this row too, before the
+ * acknowledgement. A crash in between can lose only the row of a request that changed nothing.
+ * One statement, no sql.begin(): postgres.js 3.4.9 can lose a transaction's connection
+ * reservation under a deep pipeline (porsager/postgres#1189), and this is the hot path.
+ */
 export async function rememberSignature(
-  sql: Queryable,
+  // A pool, not a transaction: the relaxed commit must apply to this statement alone.
+  sql: Sql,
   input: { signature: string; expiresAt: Date },
 ): Promise<boolean> {
-  // One statement, no transaction: postgres.js 3.4.9 can lose a sql.begin() reservation under a
-  // deep pipeline (porsager/postgres#1189), and this runs on the acknowledgement's hot path.
   const result = await sql`
+    with relaxed as (select set_config('synchronous_commit', 'off', true))
     insert into slack_request_signatures (signature, expires_at)
-    values (${input.signature}, ${input.expiresAt})
+    select ${input.signature}, ${input.expiresAt}::timestamptz from relaxed
     on conflict (signature) do nothing`;
   return result.count === 1;
 }

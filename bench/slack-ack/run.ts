@@ -250,20 +250,6 @@ async function main() {
   await toWarden.load({ url: target, rate: RATE, signingSecret: SECRET, bodies: warmupBodies });
   const result = await toWarden.load({ url: target, rate: RATE, signingSecret: SECRET, bodies });
   toWarden.stop();
-  {
-    const XT = (globalThis as unknown as { XT: number[][] }).XT.slice(-CLICKS);
-    for (let k = 0; k < 5; k++) {
-      const v = XT.map((r) => r[k]!).sort((a, b) => a - b);
-      console.log(
-        'phase',
-        ['read+verify', 'replay insert', 'parse', 'bolt+record', 'server total'][k],
-        'p50',
-        v[Math.floor(v.length / 2)]?.toFixed(2),
-        'p99',
-        v[Math.floor(v.length * 0.99)]?.toFixed(2),
-      );
-    }
-  }
   const warden99 = summarise(result);
   const failures = result.statuses.filter((st) => st !== 200);
   if (failures.length > 0)
