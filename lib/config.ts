@@ -93,19 +93,27 @@ const HINTS: Record<string, string> = {
   WARDEN_ADMINS: 'set WARDEN_ADMINS to a comma-separated list of admin e-mail addresses',
 };
 
+/**
+ * A secret given as `KEY` or as `KEY_FILE` (a path whose trimmed content is the value). Setting
+ * both, or a file that cannot be read, is a ConfigError naming the key. Every config section uses it.
+ */
+export function secretFromEnv(env: Record<string, string | undefined>, key: string): string | undefined {
+  const file = env[`${key}_FILE`];
+  if (!file) return env[key];
+  if (env[key]) throw new ConfigError(`set either ${key} or ${key}_FILE, not both`);
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new ConfigError(`${key}_FILE points at ${file}, which cannot be read (${reason}); fix the path`);
+  }
+}
+
 /** Resolve `KEY_FILE` into `KEY` for secrets, so both spellings work. */
 function resolveSecretFiles(env: Record<string, string | undefined>): Record<string, string | undefined> {
   const out = { ...env };
   for (const key of SECRET_KEYS) {
-    const file = env[`${key}_FILE`];
-    if (!file) continue;
-    if (env[key]) throw new ConfigError(`set either ${key} or ${key}_FILE, not both`);
-    try {
-      out[key] = readFileSync(file, 'utf8').trim();
-    } catch (error) {
-      const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable';
-      throw new ConfigError(`${key}_FILE points at ${file}, which cannot be read (${reason}); fix the path`);
-    }
+    if (env[`${key}_FILE`]) out[key] = secretFromEnv(env, key);
   }
   return out;
 }

@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { ConfigError } from '../../lib/config.js';
+import { ConfigError, secretFromEnv } from '../../lib/config.js';
 
 /**
  * Slack's settings, under Slack's usual names. Slack is on when SLACK_BOT_TOKEN is set; it then
@@ -63,15 +62,7 @@ function readSecretFiles(env: Record<string, string | undefined>): Record<string
   const out: Record<string, string | undefined> = {};
   for (const key of Object.keys(SlackEnv.shape)) out[key] = env[key] === '' ? undefined : env[key];
   for (const key of SLACK_SECRET_KEYS) {
-    const file = env[`${key}_FILE`];
-    if (!file) continue;
-    if (env[key]) throw new ConfigError(`set either ${key} or ${key}_FILE, not both`);
-    try {
-      out[key] = readFileSync(file, 'utf8').trim();
-    } catch (error) {
-      const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable';
-      throw new ConfigError(`${key}_FILE points at ${file}, which cannot be read (${reason}); fix the path`);
-    }
+    if (env[`${key}_FILE`]) out[key] = secretFromEnv(env, key);
   }
   return out;
 }

@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { ConfigError } from '../../lib/config.js';
+import { ConfigError, secretFromEnv } from '../../lib/config.js';
 
 /**
  * Teams' settings, under Warden's own names. Teams is on when TEAMS_APP_ID is set. The Agents SDK
@@ -85,15 +84,7 @@ function readSecretFiles(env: Record<string, string | undefined>): Record<string
   const out: Record<string, string | undefined> = {};
   for (const key of Object.keys(TeamsEnv.shape)) out[key] = env[key] === '' ? undefined : env[key];
   for (const key of TEAMS_SECRET_KEYS) {
-    const file = env[`${key}_FILE`];
-    if (!file) continue;
-    if (env[key]) throw new ConfigError(`set either ${key} or ${key}_FILE, not both`);
-    try {
-      out[key] = readFileSync(file, 'utf8').trim();
-    } catch (error) {
-      const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable';
-      throw new ConfigError(`${key}_FILE points at ${file}, which cannot be read (${reason}); fix the path`);
-    }
+    if (env[`${key}_FILE`]) out[key] = secretFromEnv(env, key);
   }
   return out;
 }

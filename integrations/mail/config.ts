@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { ConfigError } from '../../lib/config.js';
+import { ConfigError, secretFromEnv } from '../../lib/config.js';
 
 /**
  * Mail settings, read from the environment by lib/config.ts's loadConfig. Unset SMTP_URL: Warden
@@ -37,24 +36,12 @@ const schema = z.object({
     .optional(),
 });
 
-function secretFromFile(env: Record<string, string | undefined>, key: string): string | undefined {
-  const file = env[`${key}_FILE`];
-  if (!file) return env[key];
-  if (env[key]) throw new ConfigError(`set either ${key} or ${key}_FILE, not both`);
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable';
-    throw new ConfigError(`${key}_FILE points at ${file}, which cannot be read (${reason}); fix the path`);
-  }
-}
-
 /**
  * @example
  * parseMailConfig({ SMTP_URL: 'smtp://mail.example.com:587', MAIL_FROM: 'warden@example.com' })
  */
 export function parseMailConfig(env: Record<string, string | undefined>): MailConfig | undefined {
-  const parsed = schema.safeParse({ SMTP_URL: secretFromFile(env, 'SMTP_URL'), MAIL_FROM: env.MAIL_FROM });
+  const parsed = schema.safeParse({ SMTP_URL: secretFromEnv(env, 'SMTP_URL'), MAIL_FROM: env.MAIL_FROM });
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     // Never echo the URL: it may carry the SMTP password.

@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { ConfigError } from '../../lib/config.js';
+import { ConfigError, secretFromEnv } from '../../lib/config.js';
 import { TICKET_TRANSITIONS, type TicketTransition } from './types.js';
 
 /**
@@ -149,15 +148,7 @@ export const ticketsConfigSchema = z.object({
 function resolveSecretFiles(env: Record<string, string | undefined>): Record<string, string | undefined> {
   const out = { ...env };
   for (const key of TICKET_SECRET_KEYS) {
-    const file = env[`${key}_FILE`];
-    if (!file) continue;
-    if (env[key]) throw new ConfigError(`set either ${key} or ${key}_FILE, not both`);
-    try {
-      out[key] = readFileSync(file, 'utf8').trim();
-    } catch (error) {
-      const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable';
-      throw new ConfigError(`${key}_FILE points at ${file}, which cannot be read (${reason}); fix the path`);
-    }
+    if (env[`${key}_FILE`]) out[key] = secretFromEnv(env, key);
   }
   return out;
 }
