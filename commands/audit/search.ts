@@ -2,7 +2,7 @@ import { AppError } from '../../lib/errors.js';
 import { searchAuditEvents } from '../../storage/audit-search.js';
 import { getProjectBySlug } from '../../storage/inventory.js';
 import type { Deps } from '../deps.js';
-import { decodeCursor, encodeCursor, type Page } from '../inventory/paging.js';
+import { decodeCursor, type Page, pageOf } from '../inventory/paging.js';
 import { projectNotFound } from '../inventory/projects.js';
 import { projectsWith } from '../inventory/scope.js';
 import { type Actor, authorize } from '../rbac/authorize.js';
@@ -61,9 +61,7 @@ export async function listAuditEvents(
     afterSeq: input.cursor === undefined ? undefined : decodeCursor<number>(input.cursor, 'number'),
     limit: limit + 1,
   });
-  const items = rows.slice(0, limit);
-  const last = items[items.length - 1];
-  return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.seq) : null };
+  return pageOf(rows, limit, (last) => last.seq);
 }
 
 /** Check the whole hash chain (audit:verify, global only). */

@@ -24,3 +24,13 @@ export function decodeCursor<T extends string | number>(cursor: string, type: 's
     details: { issues: [{ path: 'cursor', message: 'unknown cursor' }] },
   });
 }
+
+/**
+ * The page from rows fetched with `limit + 1`: the extra row only says whether there is more,
+ * and the cursor carries the key of the last item shown.
+ */
+export function pageOf<T>(rows: readonly T[], limit: number, keyOf: (last: T) => string | number): Page<T> {
+  const items = rows.slice(0, limit);
+  const last = items[items.length - 1];
+  return { items, nextCursor: rows.length > limit && last ? encodeCursor(keyOf(last)) : null };
+}

@@ -14,7 +14,7 @@ import { recordEvent } from '../audit/trail.js';
 import type { Deps } from '../deps.js';
 import { type Actor, authorize, type ProjectScope } from '../rbac/authorize.js';
 import { type InputIssue, summarizeIssues } from './issues.js';
-import { DEFAULT_PAGE_SIZE, decodeCursor, encodeCursor, MAX_PAGE_SIZE, type Page } from './paging.js';
+import { DEFAULT_PAGE_SIZE, decodeCursor, MAX_PAGE_SIZE, type Page, pageOf } from './paging.js';
 import { parseInput, projectNotFound } from './projects.js';
 import { ServerCreate, ServerPatch } from './schema.js';
 import { actorFacts, actorRef, type CallMeta, holdsAnywhere, pgErrorCode, projectsWith } from './scope.js';
@@ -109,9 +109,7 @@ export async function listServers(input: ListServersInput, deps: Deps, actor: Ac
     afterName: input.cursor === undefined ? undefined : decodeCursor<string>(input.cursor, 'string'),
     limit: limit + 1,
   });
-  const items = rows.slice(0, limit);
-  const last = items[items.length - 1];
-  return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.name) : null };
+  return pageOf(rows, limit, (last) => last.name);
 }
 
 export async function createServer(

@@ -18,13 +18,7 @@ import {
   type ServerScanState,
 } from '../../storage/scans.js';
 import type { Deps } from '../deps.js';
-import {
-  DEFAULT_PAGE_SIZE,
-  decodeCursor,
-  encodeCursor,
-  MAX_PAGE_SIZE,
-  type Page,
-} from '../inventory/paging.js';
+import { DEFAULT_PAGE_SIZE, decodeCursor, MAX_PAGE_SIZE, type Page, pageOf } from '../inventory/paging.js';
 import { projectNotFound } from '../inventory/projects.js';
 import { holdsAnywhere, projectsWith } from '../inventory/scope.js';
 import { getServer } from '../inventory/servers.js';
@@ -133,9 +127,7 @@ export async function listScanBatches(
     beforeId: input.cursor === undefined ? undefined : decodeCursor<number>(input.cursor, 'number'),
     limit: limit + 1,
   });
-  const items = rows.slice(0, limit);
-  const last = items[items.length - 1];
-  return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.id) : null };
+  return pageOf(rows, limit, (last) => last.id);
 }
 
 export async function getScanBatch(
@@ -194,7 +186,9 @@ export async function listFindings(
     after,
     limit: limit + 1,
   });
-  const page = rows.slice(0, limit);
+  const { items: page, nextCursor } = pageOf(rows, limit, (last) =>
+    [last.serverName, last.package, last.arch].join('\u0000'),
+  );
   const states = await listServerScanStates(deps.sql, {
     projectIds: null,
     serverIds: [...new Set(page.map((f) => f.serverId))],
@@ -210,12 +204,5 @@ export async function listFindings(
     ...f,
     staleness: stalenessOf(lastGood.get(f.serverId) ?? null, scheduleOf(f.projectId), now),
   }));
-  const last = page[page.length - 1];
-  return {
-    items,
-    nextCursor:
-      rows.length > limit && last
-        ? encodeCursor([last.serverName, last.package, last.arch].join('\u0000'))
-        : null,
-  };
+  return { items, nextCursor };
 }
