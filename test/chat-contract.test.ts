@@ -2,6 +2,7 @@ import { createChatDeliverer } from '../bot/chat/deliver.js';
 import type { Platform } from '../bot/chat/model.js';
 import { createConsolePlatform } from '../bot/console/platform.js';
 import { consoleAction, consoleCommand } from '../bot/console/service.js';
+import { slackContractDriver } from '../bot/slack/contract-driver.js';
 import { teamsContractDriver } from '../bot/teams/contract-driver.js';
 import { createOutboxWorker } from '../jobs/outbox-worker.js';
 import { getConsoleMessage, listConsoleMessages } from '../storage/console.js';
@@ -91,12 +92,10 @@ const consoleDriver: DriverFactory = async (world) => {
   return driver;
 };
 
-/**
- * Every chat adapter's driver. Slack joins by adding ['slack', slackContractDriver] here once
- * bot/slack/contract-driver.ts implements `ChatDriver` (see test/chat-contract.ts).
- */
+/** Every chat adapter's driver: one approval scenario, three platforms. */
 const drivers: [Platform, DriverFactory][] = [
   ['console', consoleDriver],
+  ['slack', slackContractDriver],
   ['teams', teamsContractDriver],
 ];
 

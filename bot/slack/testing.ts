@@ -7,7 +7,7 @@ import { silentLogger } from '../../lib/logger.js';
 import type { Sql } from '../../storage/db.js';
 import { bindRole, createUser } from '../../storage/users.js';
 import { createTestDeps, type TestDeps } from '../../test/deps.js';
-import { type FakeSlack, startFakeSlack } from '../../test/fakes/slack.js';
+import { type FakeSlack, startFakeSlack, type UserInput } from '../../test/fakes/slack.js';
 import type { AppEnv } from '../http/context.js';
 import { createErrorHandler } from '../http/errors.js';
 import { createHealthRoutes } from '../http/health.js';
@@ -137,55 +137,42 @@ export function slackTestRegistry(): Registry {
   };
 }
 
-export async function startSlackWorld(
+/** The adapter half of a Slack world: the fake workspace, the HTTP app, the outbox worker, signed senders. */
+export interface SlackAdapterHarness {
+  slack: FakeSlack;
+  app: Hono<AppEnv>;
+  slackApp: SlackApp;
+  worker: OutboxWorker;
+  send(raw: string, options?: SendOptions): Promise<Response>;
+  /** A signed slash command by `user` (a Slack id) in `channel` (default CHANNEL). */
+  command(text: string, user: string, extra?: Record<string, string>): Promise<Response>;
+  interactive(payload: Record<string, unknown>, options?: SendOptions): Promise<Response>;
+  event(body: Record<string, unknown>, options?: SendOptions): Promise<Response>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the fake workspace with `users` and the approvals channel, and Warden's Slack adapter on
+ * `deps` and `registry`, mounted the way bot/app.ts mounts it.
+ */
+export async function startSlackAdapter(
   sql: Sql,
-  options: SlackAppOptions & { mode?: 'http' | 'socket'; channelMember?: boolean; appToken?: string } = {},
-): Promise<SlackWorld> {
-  const tag = nextId('');
-  const ids = {
-    alice: `U${tag}ALICE`,
-    bob: `U${tag}BOB`,
-    carol: `U${tag}CAROL`,
-    stranger: `U${tag}STRANGER`,
-  };
+  deps: TestDeps,
+  registry: Registry,
+  options: SlackAppOptions & {
+    users: UserInput[];
+    mode?: 'http' | 'socket';
+    channelMember?: boolean;
+    appToken?: string;
+  },
+): Promise<SlackAdapterHarness> {
   const slack = await startFakeSlack({
     signingSecret: SIGNING_SECRET,
     channels: [{ id: CHANNEL, name: 'approvals', isMember: options.channelMember ?? true }],
-    users: [
-      { id: ids.alice, name: 'alice', email: `alice${tag}@example.com` },
-      // Slack keeps the address as typed; Warden compares it without case.
-      { id: ids.bob, name: 'bob', email: `BOB${tag}@Example.com` },
-      { id: ids.carol, name: 'carol', email: `carol${tag}@example.com` },
-      { id: ids.stranger, name: 'stranger', email: `stranger${tag}@example.org` },
-    ],
+    users: options.users,
   });
   // Outbox items an earlier test left pending belong to that test's fake Slack, not this one.
   await sql`update outbox set status = 'dead' where status = 'pending'`;
-  const deps = createTestDeps(sql, { chatPlatforms: ['slack'], approvalSubjects: createApprovalSubjects() });
-  const slug = `demo-${tag}`;
-  const [project] = await sql<{ id: number }[]>`
-    insert into projects (slug, name, channels) values (${slug}, 'Demo', ${sql.json({ slack: CHANNEL })})
-    returning id`;
-  const projectId = project!.id;
-  const alice = await createUser(sql, {
-    handle: `alice${tag}`,
-    displayName: 'Alice',
-    email: `alice${tag}@example.com`,
-  });
-  const bob = await createUser(sql, {
-    handle: `bob${tag}`,
-    displayName: 'Bob',
-    email: `bob${tag}@example.com`,
-  });
-  const carol = await createUser(sql, {
-    handle: `carol${tag}`,
-    displayName: 'Carol',
-    email: `carol${tag}@example.com`,
-  });
-  await bindRole(sql, { userId: alice.id, role: 'operator', projectId });
-  await bindRole(sql, { userId: carol.id, role: 'operator', projectId });
-  await bindRole(sql, { userId: bob.id, role: 'admin', projectId: null });
-
   const mode = options.mode ?? 'http';
   const config: SlackConfig = {
     mode,
@@ -195,7 +182,7 @@ export async function startSlackWorld(
     apiUrl: slack.url,
     defaultChannel: undefined,
   };
-  const slackApp = createSlackApp(config, deps, slackTestRegistry(), options);
+  const slackApp = createSlackApp(config, deps, registry, options);
   // The same middlewares and mounts as bot/app.ts, without the REST API this adapter does not need.
   const app = new Hono<AppEnv>();
   app.use('*', requestId(deps.log));
@@ -227,21 +214,16 @@ export async function startSlackWorld(
 
   return {
     slack,
-    deps,
     app,
     slackApp,
     worker,
-    projectId,
-    projectSlug: slug,
-    users: { alice: alice.id, bob: bob.id, carol: carol.id },
-    ids,
     send,
-    command(text, user = ids.alice, extra = {}) {
+    command(text, user, extra = {}) {
       const form = new URLSearchParams({
         command: '/warden',
         text,
         user_id: user,
-        user_name: user.replace(/^U\d+/, '').toLowerCase(),
+        user_name: slack.state.users.get(user)?.name ?? user.replace(/^U\d+/, '').toLowerCase(),
         channel_id: CHANNEL,
         team_id: slack.state.teamId,
         response_url: slack.responseUrl(nextId('cmd-')),
@@ -264,9 +246,66 @@ export async function startSlackWorld(
   };
 }
 
+export async function startSlackWorld(
+  sql: Sql,
+  options: SlackAppOptions & { mode?: 'http' | 'socket'; channelMember?: boolean; appToken?: string } = {},
+): Promise<SlackWorld> {
+  const tag = nextId('');
+  const ids = {
+    alice: `U${tag}ALICE`,
+    bob: `U${tag}BOB`,
+    carol: `U${tag}CAROL`,
+    stranger: `U${tag}STRANGER`,
+  };
+  const deps = createTestDeps(sql, { chatPlatforms: ['slack'], approvalSubjects: createApprovalSubjects() });
+  const harness = await startSlackAdapter(sql, deps, slackTestRegistry(), {
+    ...options,
+    users: [
+      { id: ids.alice, name: 'alice', email: `alice${tag}@example.com` },
+      // Slack keeps the address as typed; Warden compares it without case.
+      { id: ids.bob, name: 'bob', email: `BOB${tag}@Example.com` },
+      { id: ids.carol, name: 'carol', email: `carol${tag}@example.com` },
+      { id: ids.stranger, name: 'stranger', email: `stranger${tag}@example.org` },
+    ],
+  });
+  const slug = `demo-${tag}`;
+  const [project] = await sql<{ id: number }[]>`
+    insert into projects (slug, name, channels) values (${slug}, 'Demo', ${sql.json({ slack: CHANNEL })})
+    returning id`;
+  const projectId = project!.id;
+  const alice = await createUser(sql, {
+    handle: `alice${tag}`,
+    displayName: 'Alice',
+    email: `alice${tag}@example.com`,
+  });
+  const bob = await createUser(sql, {
+    handle: `bob${tag}`,
+    displayName: 'Bob',
+    email: `bob${tag}@example.com`,
+  });
+  const carol = await createUser(sql, {
+    handle: `carol${tag}`,
+    displayName: 'Carol',
+    email: `carol${tag}@example.com`,
+  });
+  await bindRole(sql, { userId: alice.id, role: 'operator', projectId });
+  await bindRole(sql, { userId: carol.id, role: 'operator', projectId });
+  await bindRole(sql, { userId: bob.id, role: 'admin', projectId: null });
+
+  return {
+    ...harness,
+    deps,
+    projectId,
+    projectSlug: slug,
+    users: { alice: alice.id, bob: bob.id, carol: carol.id },
+    ids,
+    command: (text, user = ids.alice, extra = {}) => harness.command(text, user, extra),
+  };
+}
+
 /** A block_actions payload as Slack sends it for a click on a message button. */
 export function clickPayload(
-  world: SlackWorld,
+  world: Pick<SlackWorld, 'slack'>,
   input: { user: string; actionId: string; value: string; ts: string; responseId?: string },
 ): Record<string, unknown> {
   const responseId = input.responseId ?? nextId('click-');
