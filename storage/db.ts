@@ -3,7 +3,8 @@ import postgres from 'postgres';
 
 /** The query handle every storage function takes: the pool, or a transaction inside it. */
 export type Sql = postgres.Sql;
-export type Tx = postgres.TransactionSql;
+/** A connection reserved for one transaction (see withTx). */
+export type Tx = postgres.ReservedSql;
 export type Queryable = Sql | Tx;
 
 /** How to reach the database, shared by postgres.js (queries) and pg (migrations, agenda). */
@@ -80,7 +81,29 @@ export function pgPool(target: DbTarget, max = 2): pg.Pool {
   });
 }
 
-/** Run `fn` in a transaction. Inside it, use only the `tx` handle (PGlite is a single session). */
-export function withTx<T>(sql: Sql, fn: (tx: Tx) => Promise<T>): Promise<T> {
-  return sql.begin((tx) => fn(tx)) as Promise<T>;
+/**
+ * Run `fn` in a transaction. Inside it, use only the `tx` handle (PGlite is a single session).
+ *
+ * The connection is reserved before BEGIN is written, not by postgres.js's sql.begin(): in 3.4.9
+ * sql.begin() can write BEGIN on a connection whose pipeline it just filled without reserving it
+ * (porsager/postgres#1189, #1210), and the pool then runs unrelated queries inside the open
+ * transaction. reserve() only ever takes an idle connection, so nothing else is on it.
+ */
+export async function withTx<T>(sql: Sql, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  const tx = await sql.reserve();
+  try {
+    await tx`begin`;
+    let result: T;
+    try {
+      result = await fn(tx);
+    } catch (error) {
+      // An aborted or broken connection can refuse the rollback too; the first error is the one to tell.
+      await tx`rollback`.catch(() => undefined);
+      throw error;
+    }
+    await tx`commit`;
+    return result;
+  } finally {
+    tx.release();
+  }
 }

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, pgPool, type Sql } from './db.js';
+import { connect, pgPool, type Sql, withTx } from './db.js';
 import { type EmbeddedDatabase, startEmbedded } from './embedded.js';
 
 // Embedded PGlite is one session shared by every connection of the socket server.
@@ -39,7 +39,7 @@ describe('the embedded database', () => {
         );
         if (i % 10 === 0) {
           work.push(
-            a.begin(async (tx) => {
+            withTx(a, async (tx) => {
               await tx`insert into t (id, v) values (${i}, ${`row ${i}`})`;
               const [row] = await tx<{ v: string }[]>`select v from t where id = ${i}`;
               expect(row!.v).toBe(`row ${i}`);

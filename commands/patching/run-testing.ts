@@ -1,4 +1,4 @@
-import type { Sql } from '../../storage/db.js';
+import { type Sql, withTx } from '../../storage/db.js';
 import { insertPlan, insertPlanItems, type PlanItemInsert } from '../../storage/patching.js';
 import type { Deps } from '../deps.js';
 import { insertTestServer } from '../scanning/testing.js';
@@ -55,7 +55,7 @@ export async function insertScheduledPlan(sql: Sql, input: TestPlanInput): Promi
     { projectId: input.projectId, kind: 'now', cve: null, policySnapshot: policy },
     items,
   );
-  return sql.begin(async (tx) => {
+  return withTx(sql, async (tx) => {
     const id = await insertPlan(tx, {
       projectId: input.projectId,
       status: 'scheduled',

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { recordEvent } from '../../commands/audit/trail.js';
+import { withTx } from '../../storage/db.js';
 import { createUser } from '../../storage/users.js';
 import { useTestDatabase } from '../../test/db.js';
 import { createTestDeps } from '../../test/deps.js';
@@ -28,7 +29,7 @@ describe('trail events about a subject with a ticket', () => {
     const deps = createTestDeps(db.current.sql);
     const requester = await createUser(db.current.sql, { handle: 'hookie', displayName: 'Hookie' });
     const access = { type: 'access-request', id: '41' };
-    const approvalId = await db.current.sql.begin(async (tx) => {
+    const approvalId = await withTx(db.current.sql, async (tx) => {
       await linkTicket(tx, deps, {
         subject: access,
         ticket: { system: 'jira', key: 'OPS-12', url: 'https://jira.example/browse/OPS-12' },
@@ -41,7 +42,7 @@ describe('trail events about a subject with a ticket', () => {
       return row!.id;
     });
     const before = await lastOutboxId();
-    await db.current.sql.begin(async (tx) => {
+    await withTx(db.current.sql, async (tx) => {
       await recordEvent(tx, deps, {
         actor: 'user:bob',
         action: 'approval.approved',
@@ -64,7 +65,7 @@ describe('trail events about a subject with a ticket', () => {
   it('leave alone subjects the caller already wrote a ticket item for, ticket events, and subjects without one', async () => {
     const deps = createTestDeps(db.current.sql);
     const plan = { type: 'patch-plan', id: '9' };
-    await db.current.sql.begin((tx) =>
+    await withTx(db.current.sql, (tx) =>
       linkTicket(tx, deps, {
         subject: plan,
         ticket: { system: 'jira', key: 'CHG-1', url: 'https://jira.example/browse/CHG-1' },
@@ -72,7 +73,7 @@ describe('trail events about a subject with a ticket', () => {
       }),
     );
     const before = await lastOutboxId();
-    await db.current.sql.begin(async (tx) => {
+    await withTx(db.current.sql, async (tx) => {
       await recordEvent(
         tx,
         deps,
