@@ -5,6 +5,7 @@ import type { AppEnv } from './http/context.js';
 import { createErrorHandler, notFound } from './http/errors.js';
 import { createHealthRoutes, type ReadinessOptions } from './http/health.js';
 import { requestId } from './http/request-id.js';
+import { createChatImageRoutes } from './teams/images.js';
 
 /**
  * The HTTP front door. Every route group is mounted here; each lives in its own folder and
@@ -16,6 +17,7 @@ import { requestId } from './http/request-id.js';
  *   / and /console/…       bot/console/   (when the console is enabled)
  *   /slack/events          bot/slack/     (Slack issue)
  *   /api/messages          bot/teams/     (Teams issue)
+ *   /images/{id}.png       bot/teams/images.ts (charts linked from Teams cards)
  */
 export interface AppOptions {
   deps: Deps;
@@ -44,6 +46,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   app.notFound(notFound);
   app.route('/', createHealthRoutes(deps.sql, options.readiness));
   app.route('/api/v1', createApi(deps));
+  app.route('/', createChatImageRoutes(deps));
   for (const m of options.mounts ?? []) app.route(m.path, m.app as Hono<AppEnv>);
   return app;
 }

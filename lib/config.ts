@@ -181,7 +181,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     demo: v.WARDEN_DEMO ?? embedded,
     tickets: parseTicketsConfig(env),
     slack: loadSlackConfig(env),
-    teams: loadTeamsConfig(env),
+    teams: loadTeamsConfig(env, v.WARDEN_PUBLIC_URL?.replace(/\/$/, '')),
     mail: parseMailConfig(env),
   };
 }

@@ -8,7 +8,8 @@ const db = useTestDatabase('db');
 /** A client on the test database with a tiny pool and pipeline, where postgres.js's sql.begin() breaks. */
 function tightClient(options: { max: number; maxPipeline: number }): Sql {
   const t = db.current.target;
-  return postgres({
+  // max_pipeline is a postgres.js option its type declarations leave out.
+  const settings = {
     host: t.host,
     port: t.port,
     user: t.user,
@@ -18,7 +19,8 @@ function tightClient(options: { max: number; maxPipeline: number }): Sql {
     max_pipeline: options.maxPipeline,
     onnotice: () => {},
     connection: { application_name: 'warden-db-test', ...(t.schema ? { search_path: t.schema } : {}) },
-  });
+  };
+  return postgres(settings as postgres.Options<Record<string, never>>);
 }
 
 describe('withTx', () => {

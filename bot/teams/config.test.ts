@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../lib/config.js';
+import { loadConfig } from '../../lib/config.js';
 import { loadTeamsConfig } from './config.js';
 
 const APP = '11111111-2222-3333-4444-555555555555';
@@ -50,6 +51,13 @@ describe('Teams configuration', () => {
       'https://smba.infra.gcc.teams.microsoft.com',
     ]);
     expect(fails({ ...BASE, TEAMS_ALLOWED_SERVICE_URLS: 'ftp://x' })).toMatch(/must be an https URL/);
+  });
+
+  it("keeps WARDEN_PUBLIC_URL, without a trailing slash, for the links to cards' images", () => {
+    expect(loadConfig({ ...BASE })?.teams?.publicUrl).toBeUndefined();
+    expect(loadConfig({ ...BASE, WARDEN_PUBLIC_URL: 'https://warden.example.com/' }).teams?.publicUrl).toBe(
+      'https://warden.example.com',
+    );
   });
 
   it('reads the password from a file', () => {

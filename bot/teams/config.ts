@@ -21,6 +21,11 @@ export interface TeamsConfig {
   allowedServiceUrls: string[];
   /** Where notifications of no project (or a project without a Teams channel) go; unset: nowhere. */
   defaultChannel: string | undefined;
+  /**
+   * WARDEN_PUBLIC_URL when it is set (lib/config.ts passes it in): cards link their charts from
+   * it (images.ts), and only when it is https, which Teams requires.
+   */
+  publicUrl: string | undefined;
 }
 
 export const TEAMS_SECRET_KEYS = ['TEAMS_APP_PASSWORD'] as const;
@@ -93,7 +98,11 @@ function readSecretFiles(env: Record<string, string | undefined>): Record<string
  * Teams' part of the configuration, or undefined when TEAMS_APP_ID is not set. Throws a
  * one-line ConfigError naming the key and how to fix it.
  */
-export function loadTeamsConfig(env: Record<string, string | undefined>): TeamsConfig | undefined {
+/** `publicUrl`: WARDEN_PUBLIC_URL as lib/config.ts validated it (no trailing slash), when it is set. */
+export function loadTeamsConfig(
+  env: Record<string, string | undefined>,
+  publicUrl?: string,
+): TeamsConfig | undefined {
   const parsed = TeamsEnv.safeParse(readSecretFiles(env));
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -144,5 +153,6 @@ export function loadTeamsConfig(env: Record<string, string | undefined>): TeamsC
     tenantId: v.TEAMS_TENANT_ID.toLowerCase(),
     allowedServiceUrls: [...new Set(origins)],
     defaultChannel: v.TEAMS_DEFAULT_CHANNEL,
+    publicUrl,
   };
 }

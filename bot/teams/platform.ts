@@ -13,6 +13,7 @@ import {
 import type { Reply } from '../chat/model.js';
 import type { ChatPlatform } from '../chat/platform.js';
 import type { TeamsConfig } from './config.js';
+import { createImageLinker } from './images.js';
 import { findTarget, storedReference, type Target } from './proactive.js';
 import { cardMessage } from './render.js';
 
@@ -23,6 +24,13 @@ import { cardMessage } from './render.js';
  * REST API: POST …/activities (a new post), PUT …/activities/{id} (update in place), and a reply
  * to the thread `{channel};messageid={root}`. Posts remember their idempotency key, so an outbox
  * item sent twice posts once.
+ *
+ * A reply's image (a digest's chart) is drawn inside the reply's own card, under its text, rather
+ * than sent by `uploadImage` as a message of its own: in a channel every message starts a thread,
+ * so a second post would split the digest from its chart, put two notifications in the activity
+ * feed, and let other posts land between them. One card reads as one digest, and a reply in its
+ * thread is about both. The picture is linked from Warden (images.ts), since it does not fit in
+ * a Teams message.
  */
 export interface TeamsPlatformOptions {
   sql: Queryable;
@@ -30,6 +38,8 @@ export interface TeamsPlatformOptions {
   config: TeamsConfig;
   clock: Clock;
   log: Logger;
+  /** How long linked images stay fetchable; default 90 days (images.ts). */
+  imageTtlMs?: number;
 }
 
 /** A Bot Connector failure as Warden's error: 429 and 503 carry Retry-After for the outbox. */
@@ -58,6 +68,12 @@ export function connectorError(error: unknown, what: string): AppError {
 
 export function createTeamsPlatform(options: TeamsPlatformOptions): ChatPlatform {
   const { sql, adapter, config, clock, log } = options;
+  const linkImage = createImageLinker({
+    sql,
+    clock,
+    publicUrl: config.publicUrl,
+    ...(options.imageTtlMs === undefined ? {} : { ttlMs: options.imageTtlMs }),
+  });
 
   async function target(conversationId: string, what: string): Promise<Target> {
     const found = await findTarget(sql, config, conversationId);
@@ -95,9 +111,11 @@ export function createTeamsPlatform(options: TeamsPlatformOptions): ChatPlatform
     throw translated;
   }
 
-  function activity(t: Target, reply: Reply, conversationId: string): Activity {
+  /** The reply as a card activity; its image (if any) is stored and linked first. */
+  async function activity(t: Target, reply: Reply, conversationId: string): Promise<Activity> {
+    const image = reply.image ? await linkImage(reply.image) : undefined;
     return Activity.fromObject({
-      ...cardMessage(reply),
+      ...cardMessage(reply, image ? { image } : {}),
       channelId: 'msteams',
       serviceUrl: t.reference.serviceUrl,
       from: t.reference.agent ?? { id: `28:${config.appId}` },
@@ -122,9 +140,8 @@ export function createTeamsPlatform(options: TeamsPlatformOptions): ChatPlatform
     const what = `posting to Teams conversation ${channel}`;
     const t = await target(channel, what);
     return once(opts.idempotencyKey, channel, async () => {
-      const sent = await withClient(t, what, (client) =>
-        client.sendToConversation(channel, activity(t, reply, channel)),
-      );
+      const body = await activity(t, reply, channel);
+      const sent = await withClient(t, what, (client) => client.sendToConversation(channel, body));
       return sent.id;
     });
   }
@@ -136,7 +153,7 @@ export function createTeamsPlatform(options: TeamsPlatformOptions): ChatPlatform
     async update(channel: string, messageId: string, reply: Reply) {
       const what = `updating message ${messageId} in Teams conversation ${channel}`;
       const t = await target(channel, what);
-      const body = activity(t, reply, channel);
+      const body = await activity(t, reply, channel);
       body.id = messageId;
       await withClient(t, what, (client) => client.updateActivity(channel, messageId, body));
     },
@@ -147,7 +164,7 @@ export function createTeamsPlatform(options: TeamsPlatformOptions): ChatPlatform
       // A channel's threads are conversations of their own; chats have no threads.
       const conversation = t.kind === 'channel' ? `${channel};messageid=${messageId}` : channel;
       return once(opts.idempotencyKey, conversation, async () => {
-        const body = activity(t, reply, conversation);
+        const body = await activity(t, reply, conversation);
         body.replyToId = messageId;
         const sent = await withClient(t, what, (client) =>
           client.replyToActivity(conversation, messageId, body),
@@ -168,8 +185,9 @@ export function createTeamsPlatform(options: TeamsPlatformOptions): ChatPlatform
       const t: Target = { reference, kind: 'personal' };
       const what = `sending a direct message to Warden user ${userId} on Teams`;
       await once(opts.idempotencyKey, chat.conversationId, async () => {
+        const body = await activity(t, reply, chat.conversationId);
         const sent = await withClient(t, what, (client) =>
-          client.sendToConversation(chat.conversationId, activity(t, reply, chat.conversationId)),
+          client.sendToConversation(chat.conversationId, body),
         );
         return sent.id;
       });

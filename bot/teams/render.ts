@@ -45,6 +45,18 @@ export interface RenderOptions {
   fieldErrors?: Record<string, string>;
   /** What the user typed, kept when a form comes back with errors. */
   values?: Record<string, string>;
+  /** A picture under the content (a digest's chart); images.ts makes it from `Reply.image`. */
+  image?: CardImage;
+}
+
+/**
+ * A picture as a card shows it. `url` is an https link Teams can load, or a `data:image/png`
+ * URI; without one (or when the card would then be too big) the card says where the picture is.
+ */
+export interface CardImage {
+  url?: string;
+  alt: string;
+  title: string;
 }
 
 const TONE_STYLE: Record<NonNullable<Reply['tone']>, string> = {
@@ -71,6 +83,28 @@ function httpUrl(url: string | undefined): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Only what Teams loads: https links and inline PNGs. */
+function imageUrl(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  if (/^data:image\/png;base64,[A-Za-z0-9+/]+={0,2}$/.test(url)) return url;
+  try {
+    return new URL(url).protocol === 'https:' ? url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function imageElement(image: CardImage): CardElement {
+  const url = imageUrl(image.url);
+  if (!url) {
+    return plain(
+      `${cut(image.title, 200)}: too large to show in Teams; see the chart on the Warden dashboard (ask Warden "dashboard" for a link).`,
+      { isSubtle: true },
+    );
+  }
+  return { type: 'Image', url, altText: cut(image.alt, 1000), size: 'Auto', spacing: 'Medium' };
 }
 
 function action(button: Button): CardElement | undefined {
@@ -167,6 +201,8 @@ function build(reply: Reply, options: RenderOptions, caps: Caps): AdaptiveCard {
       plain(`…and ${hidden} more${more ? ' (see everything with the link below)' : ''}`, { isSubtle: true }),
     );
   }
+  // Under the content, above the small print: the chart belongs to the digest's figures.
+  if (options.image) inner.push(imageElement(options.image));
   for (const line of reply.context ?? [])
     inner.push(plain(cut(line, LIMITS.context), { isSubtle: true, size: 'Small' }));
 
@@ -215,6 +251,7 @@ export function summaryOf(reply: Reply): string {
  * await client.sendToConversation(channel, { type: 'message', attachments: [cardAttachment(card)] });
  */
 export function renderCard(reply: Reply, options: RenderOptions = {}): AdaptiveCard {
+  const { image, ...textOptions } = options;
   // Shrink in steps until the card fits: fewer list items first, then shorter texts.
   const steps: Caps[] = [
     { items: MAX_ITEMS, text: LIMITS.text, field: LIMITS.field },
@@ -223,10 +260,21 @@ export function renderCard(reply: Reply, options: RenderOptions = {}): AdaptiveC
     { items: 3, text: 1500, field: 300 },
     { items: 0, text: 500, field: 120 },
   ];
-  let card = build(reply, options, steps[0]!);
-  for (const caps of steps.slice(1)) {
+  let caps = steps[0]!;
+  let card = build(reply, textOptions, caps);
+  for (const next of steps.slice(1)) {
     if (cardSize(card) <= CARD_BUDGET_BYTES) break;
-    card = build(reply, options, caps);
+    caps = next;
+    card = build(reply, textOptions, caps);
+  }
+  if (image && cardSize(card) <= CARD_BUDGET_BYTES) {
+    // A picture never pushes text out: it goes in at the size the text alone needed, and when the
+    // card would then be too big (an inline PNG, mostly), a line saying where it is goes instead.
+    for (const candidate of image.url ? [image, { alt: image.alt, title: image.title }] : [image]) {
+      const withImage = build(reply, { ...textOptions, image: candidate }, caps);
+      if (cardSize(withImage) <= CARD_BUDGET_BYTES) return withImage;
+    }
+    return card;
   }
   if (cardSize(card) > CARD_BUDGET_BYTES) {
     // Only a pathological reply (hundreds of fields) gets here: say so rather than send nothing.

@@ -61,6 +61,9 @@ export interface TeamsHarness {
   stop(): Promise<void>;
 }
 
+/** Where the harness's Warden says it lives: https, so cards link their images from it. */
+export const TEST_PUBLIC_URL = 'https://warden.example.test';
+
 let seq = 0;
 function nextId(): string {
   seq += 1;
@@ -78,6 +81,7 @@ export async function startTeamsHarness(sql: Sql, deps: TestDeps, registry: Regi
     tenantId,
     allowedServiceUrls: [connector.server.url],
     defaultChannel: undefined,
+    publicUrl: TEST_PUBLIC_URL,
   };
   // The SDK fetches keys from fixed Microsoft URLs; in tests they come from the local JWKS.
   redirectInboundKeys(BOT_FRAMEWORK_JWKS, identity.jwksUrl);

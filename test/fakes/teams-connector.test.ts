@@ -1,5 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTeamsConnector, type TeamsConnectorFake } from './teams-connector.js';
+import {
+  startTeamsConnector,
+  TEAMS_MESSAGE_LIMIT_BYTES,
+  type TeamsConnectorFake,
+} from './teams-connector.js';
 
 let fake: TeamsConnectorFake;
 const C = '19:abc@thread.tacv2';
@@ -69,6 +73,55 @@ describe('the fake Bot Connector', () => {
       'invalid_card',
       'unknown_conversation',
       'unknown_activity',
+    ]);
+  });
+
+  it('refuses a message one byte over the documented limit, and takes one at it', async () => {
+    const sized = (bytes: number) => {
+      const body = card('');
+      const overhead = Buffer.byteLength(JSON.stringify(body));
+      (body.attachments[0]!.content.body[0] as { text: string }).text = 'x'.repeat(bytes - overhead);
+      return body;
+    };
+    expect(TEAMS_MESSAGE_LIMIT_BYTES).toBe(28 * 1024);
+    expect(
+      (await call('POST', `/v3/conversations/${C}/activities`, sized(TEAMS_MESSAGE_LIMIT_BYTES))).status,
+    ).toBe(201);
+    const over = await call(
+      'POST',
+      `/v3/conversations/${C}/activities`,
+      sized(TEAMS_MESSAGE_LIMIT_BYTES + 1),
+    );
+    expect(over.status).toBe(413);
+    expect(await over.json()).toEqual({
+      error: { code: 'MessageSizeTooBig', message: 'Message size too big' },
+    });
+    expect(fake.server.takeProblems().violations.map((v) => v.kind)).toEqual(['message_too_large']);
+  });
+
+  it('takes Images at https URLs or inline, and refuses ones Teams would not load', async () => {
+    const withImage = (url: string) => {
+      const body = card('chart below');
+      (body.attachments[0]!.content.body as unknown[]).push({
+        type: 'Container',
+        items: [{ type: 'Image', url, altText: 'a chart' }],
+      });
+      return body;
+    };
+    for (const ok of ['https://warden.example.test/images/1.png?t=x', 'data:image/png;base64,iVBORw0KGgo=']) {
+      expect((await call('POST', `/v3/conversations/${C}/activities`, withImage(ok))).status).toBe(201);
+    }
+    for (const bad of [
+      'http://localhost:3000/images/1.png',
+      'data:text/html;base64,PGI+',
+      'javascript:alert(1)',
+    ]) {
+      expect((await call('POST', `/v3/conversations/${C}/activities`, withImage(bad))).status).toBe(400);
+    }
+    expect(fake.server.takeProblems().violations.map((v) => v.kind)).toEqual([
+      'invalid_card',
+      'invalid_card',
+      'invalid_card',
     ]);
   });
 

@@ -11,14 +11,22 @@ import { type RecordedRequest, type StrictServer, startStrictServer } from './st
  *
  * A channel thread is the conversation id `{channel};messageid={rootId}`. Every call must carry
  * `Authorization: Bearer <token>` with the token the test's token source issued; a card must be
- * an Adaptive Card of a version Teams renders (≤ 1.5) and within Teams' ~28 KB message limit.
+ * an Adaptive Card of a version Teams renders (≤ 1.5) and within Teams' ~28 KB message limit, and
+ * its Images must be https URLs or inline PNG/JPEG/GIF `data:` URIs (Teams loads nothing else).
  * Anything else is answered as Teams would and recorded as a violation that fails the test.
  * Failures and throttling (429 + Retry-After) are injected through `server.failNext` /
  * `server.rateLimitNext`.
  */
 export const CARD_CONTENT_TYPE = 'application/vnd.microsoft.card.adaptive';
-/** Teams refuses bot messages above about 28 KB. */
+/**
+ * Teams refuses bot messages above about 28 KB with 413 MessageSizeTooBig. Microsoft's pages have
+ * since named 40 KB and then 100 KB (counting UTF-16, and leaving base64 images out); Warden keeps
+ * to the oldest, strictest figure, and this fake counts every byte of the request body, inline
+ * images included, so nothing Warden sends can be refused by any Teams that applies an older rule.
+ */
 export const TEAMS_MESSAGE_LIMIT_BYTES = 28 * 1024;
+/** What an Adaptive Card Image's url may be in Teams. */
+const LOADABLE_IMAGE = /^(https:\/\/|data:image\/(png|jpeg|gif);base64,)/;
 const SUPPORTED_VERSIONS = new Set(['1.0', '1.1', '1.2', '1.3', '1.4', '1.5']);
 
 export interface RosterMember {
@@ -71,6 +79,22 @@ function splitThread(conversationId: string): { base: string; root: string | und
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Every Image element of a card, however deep (containers, columns, image sets). */
+export function cardImages(card: unknown): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) {
+      for (const n of node) walk(n);
+      return;
+    }
+    if (!isRecord(node)) return;
+    if (node.type === 'Image') out.push(node);
+    for (const key of ['body', 'items', 'columns', 'images']) walk(node[key]);
+  };
+  walk(isRecord(card) ? card.body : card);
+  return out;
 }
 
 export async function startTeamsConnector(options: { token?: string } = {}): Promise<TeamsConnectorFake> {
@@ -126,6 +150,17 @@ export async function startTeamsConnector(options: { token?: string } = {}): Pro
         server.recordViolation(
           'invalid_card',
           'an attachment that is not an Adaptive Card Teams renders',
+          req,
+        );
+        return { status: 400, body: { error: { code: 'BadArgument', message: 'invalid card' } } };
+      }
+      const unloadable = cardImages(card).find(
+        (image) => typeof image.url !== 'string' || !LOADABLE_IMAGE.test(image.url),
+      );
+      if (unloadable) {
+        server.recordViolation(
+          'invalid_card',
+          `an Image Teams would not load (${String(unloadable.url).slice(0, 60)}): only https URLs and data: URIs`,
           req,
         );
         return { status: 400, body: { error: { code: 'BadArgument', message: 'invalid card' } } };

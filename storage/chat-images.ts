@@ -1,0 +1,44 @@
+import type { Queryable } from './db.js';
+
+/**
+ * Images linked from chat messages (bot/teams/images.ts serves them). A row is found only with its
+ * id *and* the SHA-256 of the token in its link, and only until it expires.
+ */
+export interface ChatImage {
+  id: number;
+  png: Buffer;
+  title: string;
+  alt: string;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
+/** Store an image under the hash of its link token; returns its id. */
+export async function insertChatImage(
+  sql: Queryable,
+  input: { tokenHash: string; png: Buffer; title: string; alt: string; createdAt: Date; expiresAt: Date },
+): Promise<number> {
+  const [row] = await sql<{ id: number }[]>`
+    insert into chat_images (token_hash, png, title, alt, created_at, expires_at)
+    values (${input.tokenHash}, ${input.png}, ${input.title}, ${input.alt}, ${input.createdAt}, ${input.expiresAt})
+    returning id`;
+  return row!.id;
+}
+
+/** The image with this id and token hash, unless it has expired at `now`. */
+export async function findChatImage(
+  sql: Queryable,
+  input: { id: number; tokenHash: string; now: Date },
+): Promise<ChatImage | undefined> {
+  const [row] = await sql<ChatImage[]>`
+    select id, png, title, alt, created_at as "createdAt", expires_at as "expiresAt"
+    from chat_images
+    where id = ${input.id} and token_hash = ${input.tokenHash} and expires_at > ${input.now}`;
+  return row;
+}
+
+/** Delete images past their expiry; returns how many went. */
+export async function purgeExpiredChatImages(sql: Queryable, now: Date): Promise<number> {
+  const result = await sql`delete from chat_images where expires_at <= ${now}`;
+  return result.count;
+}
