@@ -2,8 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../lib/config.js';
-import { loadConfig } from '../../lib/config.js';
+import { ConfigError, loadConfig } from '../../lib/config.js';
 import { loadTeamsConfig } from './config.js';
 
 const APP = '11111111-2222-3333-4444-555555555555';
