@@ -141,15 +141,16 @@ export async function insertApprovalDecision(
 }
 
 /** Move a pending request to a final state; returns false when it was no longer pending. */
+/** Finish a pending request; returns it as it now is, or undefined when it was not pending. */
 export async function finishApprovalRequest(
   tx: Tx,
   input: { id: number; status: Exclude<ApprovalStatus, 'pending'>; at: Date; reason: string | null },
-): Promise<boolean> {
-  const rows = await tx`
+): Promise<ApprovalRequest | undefined> {
+  const [row] = await tx<ApprovalRequest[]>`
     update approval_requests set status = ${input.status}, decided_at = ${input.at}, decided_reason = ${input.reason}
     where id = ${input.id} and status = 'pending'
-    returning id`;
-  return rows.length === 1;
+    returning ${requestColumns(tx)}`;
+  return row;
 }
 
 export async function markApprovalReminded(tx: Tx, id: number, at: Date): Promise<void> {

@@ -1,3 +1,4 @@
+import net from 'node:net';
 import pg from 'pg';
 import postgres from 'postgres';
 
@@ -48,6 +49,8 @@ export function connect(target: DbTarget, options: { max?: number } = {}): Sql {
     max: options.max ?? (target.embedded ? 2 : 10),
     idle_timeout: 30,
     connect_timeout: 10,
+    // postgres.js takes a socket factory; its type declarations leave the option out.
+    ...{ socket: () => openSocket(target.host, target.port, 10_000) },
     onnotice: () => {},
     connection: {
       application_name: 'warden',
@@ -63,6 +66,34 @@ export function connect(target: DbTarget, options: { max?: number } = {}): Sql {
       },
     },
     transform: { undefined: null },
+  });
+}
+
+/**
+ * A TCP connection with Nagle's algorithm off. postgres.js's own socket leaves it on, so a query
+ * written while the previous one is still unacknowledged can wait for the server's ACK; Warden's
+ * round trips are small and latency-bound (a Slack acknowledgement waits on two of them).
+ * postgres.js still does the TLS upgrade on this socket when `ssl` is set.
+ */
+function openSocket(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    // A host that is a directory is PostgreSQL's Unix socket directory (no Nagle there).
+    const socket = host.startsWith('/')
+      ? net.connect({ path: `${host.replace(/\/$/, '')}/.s.PGSQL.${port}` })
+      : net.connect({ host, port, noDelay: true });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`could not connect to PostgreSQL at ${host}:${port} within ${timeoutMs / 1000} s`));
+    }, timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.off('error', reject);
+      resolve(socket);
+    });
+    socket.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
   });
 }
 

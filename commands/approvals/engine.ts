@@ -134,7 +134,16 @@ export async function decide(deps: Deps, input: DecideInput): Promise<DecisionRe
       comment,
       at: now,
     });
-    const decisions = await listApprovalDecisions(tx, request.id);
+    // The request is locked, so nobody else added a decision since `before` was read.
+    const decisions = withDecision(before, {
+      requestId: request.id,
+      approverId: actor.user.id,
+      approverHandle: actor.user.handle,
+      approverName: actor.user.displayName,
+      decision: input.decision,
+      comment,
+      decidedAt: now,
+    });
     const count = approvalCount(decisions);
     const ends = outcomeOf(input.decision, request, count);
     const view = await loadView(tx, request, decisions);
@@ -163,11 +172,13 @@ export async function decide(deps: Deps, input: DecideInput): Promise<DecisionRe
           ],
     );
     if (!ends) return { request, decisions, outcome: 'recorded', message: renderApprovalMessage(view) };
-    const finished = await finishRequest(tx, deps, request, {
-      status: ends,
-      actor: trailActor(actor),
-      reason: ends === 'denied' ? comment : null,
-    });
+    const finished = await finishRequest(
+      tx,
+      deps,
+      request,
+      { status: ends, actor: trailActor(actor), reason: ends === 'denied' ? comment : null },
+      view,
+    );
     return {
       request: finished.request,
       decisions,
@@ -178,6 +189,18 @@ export async function decide(deps: Deps, input: DecideInput): Promise<DecisionRe
   deps.kickOutbox?.();
   if ('refused' in result) throw result.refused;
   return result;
+}
+
+/** `decisions` plus one more, in listApprovalDecisions' order (time, then handle). */
+function withDecision(
+  decisions: readonly ApprovalDecisionRow[],
+  added: ApprovalDecisionRow,
+): ApprovalDecisionRow[] {
+  return [...decisions, added].sort(
+    (a, b) =>
+      a.decidedAt.getTime() - b.decidedAt.getTime() ||
+      (a.approverHandle < b.approverHandle ? -1 : a.approverHandle > b.approverHandle ? 1 : 0),
+  );
 }
 
 /** The requester withdraws their pending request. Anyone else is refused. */

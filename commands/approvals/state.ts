@@ -5,7 +5,6 @@ import {
   type ApprovalRequest,
   type ApprovalStatus,
   finishApprovalRequest,
-  getApprovalRequest,
   listApprovalDecisions,
 } from '../../storage/approvals.js';
 import type { Queryable, Tx } from '../../storage/db.js';
@@ -151,6 +150,8 @@ export async function finishRequest(
   deps: Deps,
   request: ApprovalRequest,
   input: { status: Exclude<ApprovalStatus, 'pending'>; actor: string; reason: string | null; data?: object },
+  /** The request's view as the caller already loaded it in this transaction (saves reading it again). */
+  known?: ApprovalView,
 ): Promise<ApprovalView> {
   const subject = deps.approvalSubjects?.get(request.subjectType);
   const hook: ApprovalHook | undefined = subject?.[HOOK_NAME[input.status]];
@@ -162,18 +163,15 @@ export async function finishRequest(
     );
   }
   const now = deps.clock.now();
-  if (
-    !(await finishApprovalRequest(tx, {
-      id: request.id,
-      status: input.status,
-      at: now,
-      reason: input.reason,
-    }))
-  ) {
-    throw new Error(`approval ${request.id} was not pending although it was locked`);
-  }
-  const finished = (await getApprovalRequest(tx, request.id))!;
-  const view = await loadView(tx, finished);
+  const finished = await finishApprovalRequest(tx, {
+    id: request.id,
+    status: input.status,
+    at: now,
+    reason: input.reason,
+  });
+  if (!finished) throw new Error(`approval ${request.id} was not pending although it was locked`);
+  const view: ApprovalView =
+    known && known.request.id === request.id ? { ...known, request: finished } : await loadView(tx, finished);
   const [verb, tone] = FINAL_TEXT[input.status];
   const sentence = `Approval #${request.id} (${request.title}) ${verb}: ${finalLine(view)}.`;
   await recordEvent(

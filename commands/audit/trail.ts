@@ -104,12 +104,15 @@ export async function recordEvent(
     requestId: event.requestId ?? null,
   };
   const hash = eventHash(head.hash, draft);
+  // The event and the new head in one statement: one round trip while the head is locked.
   await tx`
-    insert into audit_events (seq, at, actor, action, subject_type, subject_id, project_id, data, request_id,
-                              prev_hash, hash)
-    values (${draft.seq}, ${draft.at}, ${draft.actor}, ${draft.action}, ${draft.subjectType}, ${draft.subjectId},
-            ${draft.projectId}, ${tx.json(draft.data as never)}, ${draft.requestId}, ${head.hash}, ${hash})`;
-  await tx`update audit_head set seq = ${draft.seq}, hash = ${hash} where singleton`;
+    with appended as (
+      insert into audit_events (seq, at, actor, action, subject_type, subject_id, project_id, data, request_id,
+                                prev_hash, hash)
+      values (${draft.seq}, ${draft.at}, ${draft.actor}, ${draft.action}, ${draft.subjectType}, ${draft.subjectId},
+              ${draft.projectId}, ${tx.json(draft.data as never)}, ${draft.requestId}, ${head.hash}, ${hash})
+      returning seq)
+    update audit_head set seq = (select seq from appended), hash = ${hash} where singleton`;
 
   const rows: {
     channel: string;
@@ -142,11 +145,15 @@ export async function recordEvent(
       ordering_key: w.orderingKey ?? null,
     });
   });
-  for (const r of rows) {
+  if (rows.length > 0) {
+    // Every row in one statement, in the order above (ids keep a subject's messages in order).
     await tx`
       insert into outbox (channel, kind, payload, idempotency_key, ordering_key, audit_seq, next_attempt_at, created_at)
-      values (${r.channel}, ${r.kind}, ${tx.json(r.payload as never)}, ${r.idempotency_key}, ${r.ordering_key},
-              ${draft.seq}, ${draft.at}, ${draft.at})`;
+      select r.channel, r.kind, r.payload, r.idempotency_key, r.ordering_key, ${draft.seq}, ${draft.at}, ${draft.at}
+      from rows from (jsonb_to_recordset(${tx.json(rows as never)})
+          as (channel text, kind text, payload jsonb, idempotency_key text, ordering_key text))
+        with ordinality as r(channel, kind, payload, idempotency_key, ordering_key, n)
+      order by r.n`;
   }
   return { ...draft, prevHash: head.hash, hash };
 }
