@@ -3,7 +3,7 @@ import type { Queryable, Sql } from './db.js';
 /**
  * What the Slack adapter keeps in Postgres so it holds across replicas: signatures already
  * accepted (replays), Events API ids already taken (retries), what users.info said about a
- * user (with an expiry), and which outbox items were already posted.
+ * user (with an expiry), and which outbox items were already posted or uploaded.
  */
 
 /**
@@ -100,6 +100,26 @@ export async function saveSlackPost(
   await sql`
     insert into slack_posts (idempotency_key, channel, ts, created_at)
     values (${input.idempotencyKey}, ${input.channel}, ${input.ts}, ${input.at})
+    on conflict (idempotency_key) do nothing`;
+}
+
+/** The file an outbox item already uploaded (a chart), when it was sent before (a redelivery). */
+export async function getSlackUpload(
+  sql: Queryable,
+  idempotencyKey: string,
+): Promise<{ channel: string; fileId: string } | undefined> {
+  const [row] = await sql<{ channel: string; fileId: string }[]>`
+    select channel, file_id as "fileId" from slack_uploads where idempotency_key = ${idempotencyKey}`;
+  return row;
+}
+
+export async function saveSlackUpload(
+  sql: Queryable,
+  input: { idempotencyKey: string; channel: string; fileId: string; at: Date },
+): Promise<void> {
+  await sql`
+    insert into slack_uploads (idempotency_key, channel, file_id, created_at)
+    values (${input.idempotencyKey}, ${input.channel}, ${input.fileId}, ${input.at})
     on conflict (idempotency_key) do nothing`;
 }
 

@@ -91,6 +91,9 @@ describe('Slack approvals end to end', () => {
     expect(blocksText(updated.blocks)).not.toContain('approval.approve');
 
     await world.worker.drainOnce();
+    // The outbox's own update of the message carries the same content: it is not sent again.
+    expect(world.slack.callsTo('chat.update')).toHaveLength(1);
+    expect(world.slack.messages(CHANNEL).find((m) => m.ts === ts)!.edits).toBe(1);
     const replies = world.slack.thread(CHANNEL, ts).map((m) => m.text);
     expect(replies.length).toBeGreaterThanOrEqual(2);
     expect(replies.join('\n')).toMatch(/approved/i);

@@ -32,6 +32,22 @@ describe('/warden on Slack', () => {
     expect(body.text).toMatch(/^You are @alice/);
   });
 
+  it("hands the command layer what the user typed, not Slack's &amp; &lt; &gt; escapes", async () => {
+    world = await startSlackWorld(db.current.sql);
+    // Slack escapes the user's "a && b <c> &lt;" like this in the text field.
+    const res = await world.command(
+      `role request approver on ${world.projectSlug} reason "a &amp;&amp; b &lt;c&gt; &amp;lt;"`,
+    );
+    expect(res.status).toBe(200);
+    await world.slackApp.idle();
+    const [row] = await db.current.sql<{ text: string }[]>`
+      select body->>'text' as text from interactions where platform = 'slack' order by id desc limit 1`;
+    expect(row!.text).toBe(`role request approver on ${world.projectSlug} reason "a && b <c> &lt;"`);
+    const [request] = await db.current.sql<{ details: string }[]>`
+      select details::text as details from approval_requests order by id desc limit 1`;
+    expect(request!.details).toContain('a && b <c> &lt;');
+  });
+
   it('acknowledges a slow command with "working on it" and answers through the response_url', async () => {
     world = await startSlackWorld(db.current.sql, { fastReplyMs: 0 });
     const responseId = nextId('slow-');

@@ -170,6 +170,15 @@ export interface SlackReplyHandle {
   ephemeral?: boolean;
 }
 
+/**
+ * Slack sends what a user typed with `&`, `<` and `>` as `&amp;`, `&lt;` and `&gt;` (its
+ * formatting escapes, https://api.slack.com/reference/surfaces/formatting#escaping); the command
+ * layer gets the characters themselves. `&amp;` goes last, so a typed "&lt;" stays "&lt;".
+ */
+export function unescapeSlackText(text: string): string {
+  return text.replaceAll('&lt;', '<').replaceAll('&gt;', '>').replaceAll('&amp;', '&');
+}
+
 export function commandInteraction(cmd: SlashCommand, user: PlatformUser, at: Date): CommandInteraction {
   const handle: SlackReplyHandle = {
     channel: cmd.channel_id,
@@ -178,7 +187,7 @@ export function commandInteraction(cmd: SlashCommand, user: PlatformUser, at: Da
   };
   return {
     kind: 'command',
-    text: cmd.text.trim(),
+    text: unescapeSlackText(cmd.text).trim(),
     dedupeKey: dedupeKeyFor('command', cmd.trigger_id, cmd),
     user,
     channel: cmd.channel_id,

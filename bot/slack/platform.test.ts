@@ -1,4 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createOutboxWorker } from '../../jobs/outbox-worker.js';
+import { silentLogger } from '../../lib/logger.js';
 import { getOutboxItem } from '../../storage/outbox.js';
 import { addIdentity } from '../../storage/users.js';
 import { useTestDatabase } from '../../test/db.js';
@@ -119,6 +121,109 @@ describe('Slack as a chat platform for the outbox', () => {
     const ready = await world.app.request('/readyz');
     expect(ready.status).toBe(503);
     expect(await ready.json()).toMatchObject({ failed: ['slack'] });
+  });
+});
+
+const PNG = Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), Buffer.from('chart bytes')]);
+
+function digestWithChart(): Notification {
+  return {
+    kind: 'channel-post',
+    projectId: world.projectId,
+    reply: {
+      visibility: 'public',
+      text: 'compliance digest',
+      image: { png: PNG.toString('base64'), title: 'Compliance, 30 days', alt: 'compliance rose to 96%' },
+    },
+  };
+}
+
+/** The one file the fake holds, with what reached the channel. */
+function uploadedFiles() {
+  return [...world.slack.state.files.values()].filter((f) => f.completed);
+}
+
+describe('digest charts through the outbox', () => {
+  beforeEach(async () => {
+    world = await startSlackWorld(db.current.sql);
+  });
+
+  it('uploads the chart once when the delivery is retried after a failure between the upload and marking the item done', async () => {
+    world.slack.expectCall('chat.postMessage', { times: 1 });
+    world.slack.expectCall('files.getUploadURLExternal', { times: 1 });
+    world.slack.expectCall('files.completeUploadExternal', { times: 1 });
+    // Everything reaches Slack, then the delivery fails before the worker can mark the item
+    // delivered (a lost database connection, a killed process): the item is retried as a whole.
+    let failures = 0;
+    const worker = createOutboxWorker({
+      sql: db.current.sql,
+      clock: world.deps.clock,
+      log: silentLogger(),
+      backoff: () => 1_000,
+      deliverers: {
+        slack: {
+          async deliver(item) {
+            const result = await world.slackApp.deliverer.deliver(item);
+            if (failures++ === 0) throw new Error('connection lost before the item was marked delivered');
+            return result;
+          },
+        },
+      },
+    });
+    const id = await enqueue(digestWithChart());
+    expect(await worker.drainOnce()).toMatchObject({ delivered: 0, failed: 1 });
+    expect((await getOutboxItem(db.current.sql, id))?.status).toBe('pending');
+    world.deps.clock.advance(1_000);
+    expect(await worker.drainOnce()).toMatchObject({ delivered: 1, failed: 0 });
+    await worker.stop();
+
+    expect(world.slack.callsTo('chat.postMessage')).toHaveLength(1);
+    expect(world.slack.callsTo('files.getUploadURLExternal')).toHaveLength(1);
+    expect(world.slack.callsTo('files.completeUploadExternal')).toHaveLength(1);
+    const [file] = uploadedFiles();
+    expect(file?.data?.equals(PNG)).toBe(true);
+    expect(world.slack.messages(CHANNEL).map((m) => [m.text, m.files])).toEqual([
+      ['compliance digest', undefined],
+      ['', [file!.id]],
+    ]);
+    const delivered = await getOutboxItem(db.current.sql, id);
+    expect(delivered?.result).toMatchObject({ image: file!.id });
+  });
+
+  it('shares the chart once, and posts the text once, when Slack fails to complete the upload', async () => {
+    world.slack.failNext('files.completeUploadExternal', { error: 'internal_error' });
+    const id = await enqueue(digestWithChart());
+    expect(await world.worker.drainOnce()).toMatchObject({ delivered: 0, failed: 1 });
+    expect((await getOutboxItem(db.current.sql, id))?.lastError).toMatch(
+      /Slack refused uploading Compliance, 30 days to C0APPROVE \(internal_error\)/,
+    );
+    world.deps.clock.advance(1_000);
+    expect(await world.worker.drainOnce()).toMatchObject({ delivered: 1 });
+    expect(world.slack.callsTo('chat.postMessage')).toHaveLength(1);
+    // The first file never completed, so Slack never shows it; the retry shares a new one.
+    expect(uploadedFiles()).toHaveLength(1);
+    expect(world.slack.messages(CHANNEL).filter((m) => m.files?.length)).toHaveLength(1);
+  });
+
+  it('retries a rate-limited upload only after Slack’s Retry-After, without posting the text again', async () => {
+    world.slack.rateLimitNext('files.getUploadURLExternal', { retryAfterSeconds: 9 });
+    const id = await enqueue(digestWithChart());
+    expect(await world.worker.drainOnce()).toMatchObject({ delivered: 0, failed: 1 });
+    const failed = await getOutboxItem(db.current.sql, id);
+    expect(failed?.lastError).toMatch(
+      /Slack rate-limited uploading Compliance, 30 days to C0APPROVE; it will be retried after 9 s/,
+    );
+    expect(failed!.nextAttemptAt.getTime() - world.deps.clock.now().getTime()).toBe(9_000);
+
+    world.deps.clock.advance(8_000);
+    expect(await world.worker.drainOnce()).toMatchObject({ delivered: 0, failed: 0 });
+    expect(world.slack.callsTo('files.getUploadURLExternal')).toHaveLength(1);
+    world.deps.clock.advance(1_000);
+    expect(await world.worker.drainOnce()).toMatchObject({ delivered: 1 });
+    expect(world.slack.callsTo('files.getUploadURLExternal')).toHaveLength(2);
+    expect(world.slack.callsTo('chat.postMessage')).toHaveLength(1);
+    expect(uploadedFiles()).toHaveLength(1);
+    expect((await getOutboxItem(db.current.sql, id))?.status).toBe('delivered');
   });
 });
 

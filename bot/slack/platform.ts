@@ -1,9 +1,16 @@
+import { createHash } from 'node:crypto';
 import type { webApi } from '@slack/bolt';
 import type { Clock } from '../../lib/clock.js';
 import type { AppError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Queryable } from '../../storage/db.js';
-import { findSlackIdentity, getSlackPost, saveSlackPost } from '../../storage/slack.js';
+import {
+  findSlackIdentity,
+  getSlackPost,
+  getSlackUpload,
+  saveSlackPost,
+  saveSlackUpload,
+} from '../../storage/slack.js';
 import type { Reply } from '../chat/model.js';
 import type { ChatPlatform } from '../chat/platform.js';
 import { renderReply } from './render.js';
@@ -11,7 +18,8 @@ import { AUTH_ERRORS, slackErrorCode, toWardenError } from './web.js';
 
 /**
  * Slack as a `ChatPlatform` for the outbox worker: posts, in-place updates, thread replies and
- * DMs through the Web API, plus PNG uploads for charts. It also keeps the bot's health: a
+ * DMs through the Web API, plus PNG uploads for charts (`uploadImage`, once per outbox item). It
+ * also keeps the bot's health: a
  * revoked or invalid token turns /readyz false until Slack accepts the token again.
  */
 export interface SlackBot {
@@ -25,13 +33,23 @@ export type SlackAuthState = 'unknown' | 'ok' | 'refused';
 export interface SlackPlatform extends ChatPlatform {
   readonly name: 'slack';
   readonly client: webApi.WebClient;
-  /** Upload a PNG (a chart) to a channel, optionally in a thread: files.uploadV2's three calls. */
+  /**
+   * Upload a PNG (a chart) to a channel, optionally in a thread: files.uploadV2's three calls.
+   * Not idempotent by itself; the outbox goes through `uploadImage`, which is.
+   */
   uploadPng(
     channel: string,
     png: Buffer,
     title: string,
-    options?: { threadTs?: string; comment?: string },
+    options?: { threadTs?: string; comment?: string; alt?: string },
   ): Promise<{ fileId: string | undefined }>;
+  /** The outbox's way to send a digest's chart: `uploadPng` once per idempotency key; returns the file id. */
+  uploadImage(
+    channel: string,
+    png: Buffer,
+    title: string,
+    options: { idempotencyKey: string; alt: string },
+  ): Promise<{ messageId?: string }>;
   /** The bot's own ids (auth.test, asked once and remembered; asked again after a failure). */
   bot(): Promise<SlackBot>;
   /** /readyz: false while Slack refuses the token (re-checked at most once a minute). */
@@ -51,12 +69,19 @@ export interface SlackPlatformOptions {
 }
 
 const RECHECK_MS = 60_000;
+/** How long this process trusts that a message it just edited still shows what it set. */
+const SHOWN_TTL_MS = 30_000;
+const SHOWN_MAX = 2_000;
 
 export function createSlackPlatform(options: SlackPlatformOptions): SlackPlatform {
   const { sql, client, clock, log } = options;
   let authState: SlackAuthState = 'unknown';
   let lastCheck = 0;
   let botPromise: Promise<SlackBot> | undefined;
+  // What this process last set each message to, and when. A decision edits the clicked message at
+  // once and then again through the outbox (the durable path) with the same content; the second
+  // chat.update is skipped when this process set exactly that content moments ago.
+  const shown = new Map<string, { digest: string; at: number }>();
 
   function fail(error: unknown, what: string, channel?: string): AppError {
     const code = slackErrorCode(error);
@@ -120,6 +145,38 @@ export function createSlackPlatform(options: SlackPlatformOptions): SlackPlatfor
     return { messageId: ts };
   }
 
+  async function uploadPng(
+    channel: string,
+    png: Buffer,
+    title: string,
+    opts: { threadTs?: string; comment?: string; alt?: string } = {},
+  ): Promise<{ fileId: string | undefined }> {
+    const base =
+      title
+        .toLowerCase()
+        .replace(/[^a-z0-9]+/g, '-')
+        .replace(/^-|-$/g, '') || 'chart';
+    try {
+      const common = {
+        channel_id: channel,
+        file: png,
+        filename: `${base.slice(0, 60)}.png`,
+        title: title.slice(0, 250),
+        ...(opts.comment ? { initial_comment: opts.comment } : {}),
+        // What a screen reader says instead of the picture.
+        ...(opts.alt ? { alt_text: opts.alt.slice(0, 1000) } : {}),
+      };
+      const upload = opts.threadTs
+        ? client.files.uploadV2({ ...common, thread_ts: opts.threadTs })
+        : client.files.uploadV2(common);
+      const answer = (await upload) as { files?: { files?: { id?: string }[] }[] };
+      authState = 'ok';
+      return { fileId: answer.files?.[0]?.files?.[0]?.id };
+    } catch (error) {
+      throw fail(error, `uploading ${title} to ${channel}`, channel);
+    }
+  }
+
   return {
     name: 'slack',
     client,
@@ -135,12 +192,22 @@ export function createSlackPlatform(options: SlackPlatformOptions): SlackPlatfor
 
     async update(channel: string, messageId: string, reply: Reply) {
       const { text, blocks } = renderReply(reply);
+      const key = `${channel}\n${messageId}`;
+      const digest = createHash('sha256')
+        .update(JSON.stringify([text, blocks]))
+        .digest('base64');
+      const now = clock.now().getTime();
+      const last = shown.get(key);
+      if (last && last.digest === digest && now - last.at < SHOWN_TTL_MS) return;
+      shown.delete(key);
       try {
         await client.chat.update({ channel, ts: messageId, text, blocks: blocks as never });
         authState = 'ok';
       } catch (error) {
         throw fail(error, `updating message ${messageId} in ${channel}`, channel);
       }
+      shown.set(key, { digest, at: now });
+      if (shown.size > SHOWN_MAX) shown.delete(shown.keys().next().value as string);
     },
 
     replyInThread(channel: string, messageId: string, reply: Reply, opts: { idempotencyKey: string }) {
@@ -174,29 +241,26 @@ export function createSlackPlatform(options: SlackPlatformOptions): SlackPlatfor
       return project?.channels.slack ?? options.defaultChannel;
     },
 
-    async uploadPng(channel, png, title, opts = {}) {
-      const base =
-        title
-          .toLowerCase()
-          .replace(/[^a-z0-9]+/g, '-')
-          .replace(/^-|-$/g, '') || 'chart';
-      try {
-        const common = {
-          channel_id: channel,
-          file: png,
-          filename: `${base.slice(0, 60)}.png`,
-          title: title.slice(0, 250),
-          ...(opts.comment ? { initial_comment: opts.comment } : {}),
-        };
-        const upload = opts.threadTs
-          ? client.files.uploadV2({ ...common, thread_ts: opts.threadTs })
-          : client.files.uploadV2(common);
-        const answer = (await upload) as { files?: { files?: { id?: string }[] }[] };
-        authState = 'ok';
-        return { fileId: answer.files?.[0]?.files?.[0]?.id };
-      } catch (error) {
-        throw fail(error, `uploading ${title} to ${channel}`, channel);
-      }
+    uploadPng,
+
+    async uploadImage(channel, png, title, opts) {
+      // An outbox item sent again (a crash, or a failure to mark it delivered) finds the file it
+      // already uploaded, exactly as postOnce finds its message. As with posts, a crash
+      // in the instant between Slack's answer and this row's commit still sends the file again.
+      const earlier = await getSlackUpload(sql, opts.idempotencyKey);
+      if (earlier) return earlier.fileId ? { messageId: earlier.fileId } : {};
+      // Top level, right after the digest's text, not in its thread: a digest is read by scrolling
+      // the channel, and a chart in a thread hides behind "1 reply" where few people open it. The
+      // deliverer posts the text first, so the two still arrive together and in order.
+      const { fileId } = await uploadPng(channel, png, title, { alt: opts.alt });
+      // Recorded even without an id (Slack always gives one): the file is there, so never again.
+      await saveSlackUpload(sql, {
+        idempotencyKey: opts.idempotencyKey,
+        channel,
+        fileId: fileId ?? '',
+        at: clock.now(),
+      });
+      return fileId ? { messageId: fileId } : {};
     },
 
     async ready() {

@@ -2,9 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createChatDeliverer } from '../../bot/chat/deliver.js';
 import type { Reply } from '../../bot/chat/model.js';
 import type { ChatPlatform } from '../../bot/chat/platform.js';
-import { type SlackWorld, startSlackWorld } from '../../bot/slack/testing.js';
-import { createOutboxWorker } from '../../jobs/outbox-worker.js';
-import { silentLogger } from '../../lib/logger.js';
+import { CHANNEL, type SlackWorld, startSlackWorld } from '../../bot/slack/testing.js';
 import { useTestDatabase } from '../../test/db.js';
 import { pngSize } from './chart.js';
 import { buildDigest, postDigest } from './digest.js';
@@ -62,24 +60,9 @@ async function postTheDigest(): Promise<void> {
 describe('the digest on Slack', () => {
   it('posts the digest, then uploads its chart through files.uploadV2', async () => {
     await postTheDigest();
-    const slackPlatform = world.slackApp.platform;
-    // Until the Slack adapter implements the optional uploadImage itself, bridge it to its own
-    // uploadPng (same three Web API calls), so this test shows the wire either way.
-    const platform: ChatPlatform = slackPlatform.uploadImage
-      ? slackPlatform
-      : Object.assign(Object.create(slackPlatform) as ChatPlatform, {
-          uploadImage: async (channel: string, png: Buffer, title: string) => {
-            const { fileId } = await slackPlatform.uploadPng(channel, png, title);
-            return fileId ? { messageId: fileId } : {};
-          },
-        });
-    const worker = createOutboxWorker({
-      sql: db.current.sql,
-      clock: world.deps.clock,
-      log: silentLogger(),
-      deliverers: { slack: createChatDeliverer({ sql: db.current.sql, platform, clock: world.deps.clock }) },
-    });
-    expect(await worker.drainOnce()).toMatchObject({ delivered: 1, failed: 0, dead: 0 });
+    // The Slack adapter's own deliverer and platform: the text goes by chat.postMessage, the chart
+    // by the platform's uploadImage (files.uploadV2), top level in the same channel.
+    expect(await world.worker.drainOnce()).toMatchObject({ delivered: 1, failed: 0, dead: 0 });
 
     const posted = world.slack.callsTo('chat.postMessage');
     expect(posted).toHaveLength(1);
@@ -92,6 +75,12 @@ describe('the digest on Slack', () => {
     expect(file).toMatchObject({ completed: true, title: 'Demo: compliance, last 30 days' });
     expect(file!.data!.subarray(0, 8).equals(PNG_SIGNATURE)).toBe(true);
     expect(pngSize(file!.data!)).toEqual({ width: 900, height: 420 });
+    expect(world.slack.callsTo('files.getUploadURLExternal')[0]!.args.alt_text).toMatch(/\S/);
+    // Top level, right under the text (not hidden in its thread).
+    expect(world.slack.messages(CHANNEL).map((m) => [m.files ?? [], m.threadTs])).toEqual([
+      [[], undefined],
+      [[file!.id], undefined],
+    ]);
   });
 });
 
