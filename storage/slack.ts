@@ -13,8 +13,7 @@ import type { Queryable, Sql } from './db.js';
  * transaction): a request that goes on to change anything is then recorded with a synchronous
  * commit, and flushing the log up to that record flushes this row too, before the
  * acknowledgement. A crash in between can lose only the row of a request that changed nothing.
- * One statement, no sql.begin(): postgres.js 3.4.9 can lose a transaction's connection
- * reservation under a deep pipeline (porsager/postgres#1189), and this is the hot path.
+ * One statement and no explicit transaction: this is on the path to every acknowledgement.
  */
 export async function rememberSignature(
   // A pool, not a transaction: the relaxed commit must apply to this statement alone.
