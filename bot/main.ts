@@ -10,6 +10,7 @@ import { createAccessDeliverer } from '../commands/access/work.js';
 import { createApprovalSubjects } from '../commands/approvals/subjects.js';
 import { createRemediationDeliverer, remediationSubject } from '../commands/baselines/remediate.js';
 import type { Deps } from '../commands/deps.js';
+import { homeCompliance, homeGrants } from '../commands/home.js';
 import { createRegistry } from '../commands/index.js';
 import { resumeInterruptedRuns } from '../commands/patching/resume.js';
 import { patchRestoreSubject } from '../commands/patching/rollback.js';
@@ -377,6 +378,7 @@ export async function startWarden(options: WardenOptions): Promise<Warden> {
       ? createSlackApp(config.slack, deps, registry, {
           ...(slackChat ? { platform: slackChat } : {}),
           ...(slackIngress ? { ingressSql: slackIngress } : {}),
+          homeSources: { grants: homeGrants, compliance: homeCompliance },
         })
       : undefined;
     if (slack) {

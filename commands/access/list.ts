@@ -34,7 +34,7 @@ export async function listAccess(deps: Deps, actor: Actor): Promise<AccessListin
   };
 }
 
-function grantItem(g: Grant, listing: AccessListing, now: Date): ListItem {
+export function grantItem(g: Grant, listing: Pick<AccessListing, 'projects'>, now: Date): ListItem {
   const state =
     g.status === 'active'
       ? g.startsAt > now
