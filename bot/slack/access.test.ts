@@ -272,15 +272,19 @@ describe('the access request modal', () => {
     expect(await counts()).toEqual(before);
   });
 
-  it('keeps the modal open with the reason for an unknown server, and creates nothing', async () => {
+  it('answers an unknown server and a duration over the cap under their fields, and creates nothing', async () => {
     const view = await openModal(nextId('modal-'));
     const before = await counts();
     const res = await submit(view, values({ ...good(), target: 'no-such-host' }));
-    const body = (await res.json()) as { response_action: string; view: { blocks: unknown[] } };
-    expect(body.response_action).toBe('update');
-    expect(JSON.stringify(body.view.blocks)).toMatch(/there is no server or project \\"no-such-host\\"/);
-    // What Alice typed is still there.
-    expect(JSON.stringify(body.view.blocks)).toContain('rotate the logs');
+    const body = (await res.json()) as { response_action: string; errors: Record<string, string> };
+    expect(body.response_action).toBe('errors');
+    expect(body.errors).toEqual({
+      target: expect.stringMatching(/there is no server or project "no-such-host"/),
+    });
+    const long = await submit(view, values({ ...good(), duration: '30d' }));
+    expect(((await long.json()) as { errors: Record<string, string> }).errors).toEqual({
+      duration: expect.stringMatching(/is longer than the .* your role \(operator\) may ask for/),
+    });
     expect(await counts()).toEqual(before);
   });
 
@@ -375,9 +379,9 @@ describe('hostile input from Slack', () => {
     const view = await openModal(responseId);
     const before = await counts();
     const refused = await submit(view, values({ ...good(), ticket: 'OPS-1`reboot`', reason }));
-    const body = (await refused.json()) as { response_action: string; view: { blocks: unknown[] } };
-    expect(body.response_action).toBe('update');
-    expect(JSON.stringify(body.view.blocks)).toMatch(/ticket/i);
+    const body = (await refused.json()) as { response_action: string; errors: Record<string, string> };
+    expect(body.response_action).toBe('errors');
+    expect(body.errors).toEqual({ ticket: expect.stringMatching(/ticket/i) });
     expect(await counts()).toEqual(before);
 
     expect(await (await submit(view, values({ ...good(), reason }))).text()).toBe('');

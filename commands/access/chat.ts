@@ -143,7 +143,15 @@ export const accessRequestForm: FormSpec = {
     };
     const missing = missingFields(input);
     if (missing.length) throw new AppError('bad_request', `fill in: ${missing.join(', ')}`);
-    return outcomeReply(await requestAccess(ctx.deps, ctx.actor, input));
+    try {
+      return outcomeReply(await requestAccess(ctx.deps, ctx.actor, input));
+    } catch (error) {
+      // A bad value in one field is shown under that field; anything else refuses the whole form.
+      if (!(error instanceof AppError)) throw error;
+      const field = error.details?.field;
+      if (typeof field === 'string' && field in v) return { fieldErrors: { [field]: error.message } };
+      throw error;
+    }
   },
 };
 

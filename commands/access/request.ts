@@ -111,6 +111,24 @@ function heldRoles(actor: Actor, projectId: number): string {
   return [...new Set(roles)].join(', ') || 'none';
 }
 
+/** The request's fields, as a form names them: an input error in one is shown under it. */
+export type AccessField = 'target' | 'duration' | 'login' | 'ticket' | 'reason' | 'start';
+
+/**
+ * Run one field's check; a bad value (bad_request, not_found) comes out tagged with the field in
+ * `details.field`, so a form can put the message under that field. Refusals stay whole-form.
+ */
+async function forField<T>(field: AccessField, check: () => T | Promise<T>): Promise<T> {
+  try {
+    return await check();
+  } catch (error) {
+    if (error instanceof AppError && (error.code === 'bad_request' || error.code === 'not_found')) {
+      throw new AppError(error.code, error.message, { cause: error, details: { ...error.details, field } });
+    }
+    throw error;
+  }
+}
+
 export async function requestAccess(
   deps: Deps,
   actor: Actor,
@@ -118,22 +136,22 @@ export async function requestAccess(
 ): Promise<AccessRequestOutcome> {
   const missing = missingFields(input);
   if (missing.length) throw new AppError('bad_request', `the request needs: ${missing.join(', ')}.`);
-  const scope = await resolveScope(deps, input.target!);
+  const scope = await forField('target', () => resolveScope(deps, input.target!));
   const { project } = scope;
   authorize(actor, 'access:request', project);
   const emergency = input.emergency === true;
   if (emergency) authorize(actor, 'access:break-glass', project);
   const policy = accessPolicy(project);
   const now = deps.clock.now();
-  const durationMs = checkDuration(
-    input.duration,
-    durationCap(actor, project.id, policy),
-    heldRoles(actor, project.id),
+  const durationMs = await forField('duration', () =>
+    checkDuration(input.duration, durationCap(actor, project.id, policy), heldRoles(actor, project.id)),
   );
-  const login = checkLogin(input.login, policy);
-  const reason = checkReason(input.reason);
-  const { ticket, verified, link } = await checkTicketFor(deps, input.ticket, emergency);
-  const requestedStart = emergency ? null : checkStart(input.start, now);
+  const login = await forField('login', () => checkLogin(input.login, policy));
+  const reason = await forField('reason', () => checkReason(input.reason));
+  const { ticket, verified, link } = await forField('ticket', () =>
+    checkTicketFor(deps, input.ticket, emergency),
+  );
+  const requestedStart = emergency ? null : await forField('start', () => checkStart(input.start, now));
   const key = await pickKey(deps.sql, actor.user.id, input.key);
   if (policy.mode === 'certificate') await assertKeyNotRevoked(deps.sql, project.id, key.fingerprint, now);
   const row: NewAccessRequest = {
