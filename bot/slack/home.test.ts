@@ -4,7 +4,7 @@ import { homeCompliance, homeGrants } from '../../commands/home.js';
 import { insertAccessRequest, insertGrant } from '../../storage/access.js';
 import { withTx } from '../../storage/db.js';
 import { useTestDatabase } from '../../test/db.js';
-import { nextId, type SlackWorld, startSlackWorld } from './testing.js';
+import { nextId, openHome, type SlackWorld, startSlackWorld } from './testing.js';
 
 const db = useTestDatabase('slack-home');
 let world: SlackWorld;
@@ -25,15 +25,7 @@ afterEach(async () => {
 });
 
 async function openedBy(user: string): Promise<string> {
-  const res = await world.event({
-    type: 'event_callback',
-    team_id: world.slack.state.teamId,
-    event_id: nextId('EvHome'),
-    event: { type: 'app_home_opened', user, channel: 'D0X', tab: 'home' },
-  });
-  expect(res.status).toBe(200);
-  await world.slackApp.idle();
-  return JSON.stringify(world.slack.state.homeViews.get(user)?.view ?? null);
+  return JSON.stringify((await openHome(world, user)) ?? null);
 }
 
 /** An active grant for `userId` on the world's project, as the access flow leaves it. */

@@ -303,6 +303,22 @@ export async function startSlackWorld(
   };
 }
 
+/** `user` opens the Home tab (app_home_opened); returns the view Warden published for them. */
+export async function openHome(
+  world: Pick<SlackWorld, 'event' | 'slack' | 'slackApp'>,
+  user: string,
+): Promise<Record<string, unknown> | undefined> {
+  const res = await world.event({
+    type: 'event_callback',
+    team_id: world.slack.state.teamId,
+    event_id: nextId('EvHome'),
+    event: { type: 'app_home_opened', user, channel: 'D0X', tab: 'home' },
+  });
+  if (res.status !== 200) throw new Error(`app_home_opened answered ${res.status}`);
+  await world.slackApp.idle();
+  return world.slack.state.homeViews.get(user)?.view as Record<string, unknown> | undefined;
+}
+
 /** A block_actions payload as Slack sends it for a click on a message button. */
 export function clickPayload(
   world: Pick<SlackWorld, 'slack'>,

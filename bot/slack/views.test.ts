@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../test/db.js';
-import { CHANNEL, clickPayload, nextId, type SlackWorld, startSlackWorld } from './testing.js';
+import { CHANNEL, clickPayload, nextId, openHome, type SlackWorld, startSlackWorld } from './testing.js';
 
 const db = useTestDatabase('slack-views');
 let world: SlackWorld;
@@ -136,17 +136,7 @@ describe('Slack modals', () => {
 });
 
 describe('Slack App Home', () => {
-  async function openedBy(user: string) {
-    const res = await world.event({
-      type: 'event_callback',
-      team_id: world.slack.state.teamId,
-      event_id: nextId('EvHome'),
-      event: { type: 'app_home_opened', user, channel: 'D0X', tab: 'home' },
-    });
-    expect(res.status).toBe(200);
-    await world.slackApp.idle();
-    return world.slack.state.homeViews.get(user)?.view;
-  }
+  const openedBy = (user: string) => openHome(world, user);
 
   it("publishes the user's pending approvals with buttons, their requests, grants and projects", async () => {
     const [project] = await db.current.sql<

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type BuiltDigest, buildDigest, postDigest } from '../../commands/compliance/digest.js';
 import { loadStandards } from '../../commands/compliance/evaluate.js';
-import { DAY, NOW, scanAt } from '../../commands/compliance/testing.js';
+import { DAY, NOW, scanAt, securityFindings } from '../../commands/compliance/testing.js';
 import { createRegistry } from '../../commands/index.js';
 import { randomToken, sha256Hex } from '../../lib/crypto.js';
 import { useTestDatabase } from '../../test/db.js';
@@ -76,20 +76,7 @@ beforeAll(async () => {
     const [row] = await sql<{ id: number }[]>`
       insert into servers (name, project_id, created_at)
       values (${name}, ${projectId}, ${new Date(NOW.getTime() - 30 * DAY)}) returning id`;
-    await scanAt(
-      deps,
-      row!.id,
-      new Date(NOW.getTime() - DAY),
-      Array.from({ length: pending }, (_, i) => ({
-        package: `pkg${i}`,
-        installedVersion: '1',
-        candidateVersion: '2',
-        classification: 'security' as const,
-        severity: 'important' as const,
-        cves: [],
-        arch: 'amd64',
-      })),
-    );
+    await scanAt(deps, row!.id, new Date(NOW.getTime() - DAY), securityFindings(pending));
   }
   deps.clock.set(NOW);
 });

@@ -7,7 +7,7 @@ import { useTestDatabase } from '../../test/db.js';
 import { pngSize } from './chart.js';
 import { buildDigest, postDigest } from './digest.js';
 import { loadStandards } from './evaluate.js';
-import { ago, DAY, NOW, scanAt } from './testing.js';
+import { ago, DAY, NOW, scanAt, securityFindings } from './testing.js';
 
 const db = useTestDatabase('compliance-delivery');
 let world: SlackWorld;
@@ -24,20 +24,7 @@ beforeAll(async () => {
     const [row] = await sql<{ id: number }[]>`
       insert into servers (name, project_id, created_at) values (${name}, ${world.projectId}, ${ago(30 * DAY)})
       returning id`;
-    await scanAt(
-      world.deps,
-      row!.id,
-      ago(DAY),
-      Array.from({ length: findings }, (_, i) => ({
-        package: `pkg${i}`,
-        installedVersion: '1',
-        candidateVersion: '2',
-        classification: 'security' as const,
-        severity: 'important' as const,
-        cves: [],
-        arch: 'amd64',
-      })),
-    );
+    await scanAt(world.deps, row!.id, ago(DAY), securityFindings(findings));
   }
   world.deps.clock.set(NOW);
 });

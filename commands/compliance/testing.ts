@@ -54,6 +54,18 @@ function fingerprint(seed: string): string {
   return `SHA256:${createHash('sha256').update(seed).digest('base64').replace(/=+$/, '')}`;
 }
 
+/** `count` pending security updates of importance "important", pkg0…pkgN. */
+export function securityFindings(count: number): ReturnType<typeof finding>[] {
+  return Array.from({ length: count }, (_, i) =>
+    finding(`pkg${i}`, {
+      installedVersion: '1',
+      candidateVersion: '2',
+      classification: 'security',
+      severity: 'important',
+    }),
+  );
+}
+
 /** Scans `server` at `at` with these findings, through scanning's own recording. */
 export async function scanAt(
   deps: TestDeps,
