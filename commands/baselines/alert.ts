@@ -52,6 +52,7 @@ export async function sendDriftAlert(tx: Tx, deps: Deps, input: DriftInput): Pro
       checkId: check.id,
       title: check.title,
       failingSince: input.driftedAt,
+      remediable: Boolean(check.remediation),
     },
     'job:baseline',
   );

@@ -2,16 +2,20 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { Reply } from '../../bot/chat/model.js';
+import { withTx } from '../../storage/db.js';
 import { getServerByName } from '../../storage/inventory.js';
 import { useTestDatabase } from '../../test/db.js';
 import { createTestDeps, type TestDeps } from '../../test/deps.js';
 import { decide } from '../approvals/engine.js';
 import { createApprovalSubjects } from '../approvals/subjects.js';
-import { commandContext, createActor, createProjectRow, parsedArgs } from '../approvals/testing.js';
+import { click, commandContext, createActor, createProjectRow, parsedArgs } from '../approvals/testing.js';
+import { alertBaselineDrift } from '../compliance/alerts.js';
 import type { Actor } from '../rbac/authorize.js';
 import { createTargetFactory } from '../scanning/target-factory.js';
 import { insertTestServer } from '../scanning/testing.js';
-import { baselineCommand, baselineRemediateCommand } from './chat.js';
+import { baselineActions, baselineCommand, baselineRemediateCommand } from './chat.js';
+import { DEFAULT_LINUX_BASELINE } from './default-linux.js';
 import {
   createRemediationDeliverer,
   remediationSubject,
@@ -181,5 +185,58 @@ describe('baseline remediation', () => {
       commandContext(requester, deps),
     );
     await expect(refused).rejects.toThrow(/has no automatic remediation/);
+  });
+
+  it('puts a Remediate button on the drift alert of a check with a fix; the click opens its approval', async () => {
+    const check = DEFAULT_LINUX_BASELINE.checks.find((c) => c.remediation)!;
+    const host = await server();
+    const alerted = await withTx(db.current.sql, (tx) =>
+      alertBaselineDrift(tx, deps, {
+        serverId: host.id,
+        serverName: host.name,
+        projectId: host.projectId,
+        checkId: check.id,
+        title: check.title,
+        failingSince: deps.clock.now(),
+        remediable: true,
+      }),
+    );
+    expect(alerted).toBe(true);
+    const [post] = await db.current.sql<{ payload: { reply: Reply } }[]>`
+      select o.payload from outbox o join audit_events e on e.seq = o.audit_seq
+      where e.action = 'compliance.alerted' and o.kind = 'channel-post' order by o.id desc limit 1`;
+    const button = post!.payload.reply.buttons?.[0];
+    expect(button).toEqual({
+      label: `Remediate ${check.id} on fix-host`,
+      actionId: 'baseline.remediate',
+      value: JSON.stringify({ server: 'fix-host', check: check.id }),
+    });
+    // The click, routed as every adapter routes it: an approval opens, nothing runs yet.
+    const spec = baselineActions.find((a) => button!.actionId.startsWith(a.prefix))!;
+    const answer = await spec.run(
+      click(requester, deps, button!.actionId, button!.value),
+      commandContext(requester, deps),
+    );
+    expect(answer.reply?.text ?? '').toMatch(/approval #\d+/i);
+    const [row] = await db.current.sql<{ status: string }[]>`
+      select status from baseline_remediations where check_id = ${check.id} order by id desc limit 1`;
+    expect(row!.status).toBe('awaiting-approval');
+
+    // A check without a fix gets no button.
+    await withTx(db.current.sql, (tx) =>
+      alertBaselineDrift(tx, deps, {
+        serverId: host.id,
+        serverName: host.name,
+        projectId: host.projectId,
+        checkId: 'no.fix',
+        title: 'No automatic fix',
+        failingSince: deps.clock.now(),
+        remediable: false,
+      }),
+    );
+    const [plain] = await db.current.sql<{ payload: { reply: Reply } }[]>`
+      select o.payload from outbox o join audit_events e on e.seq = o.audit_seq
+      where e.action = 'compliance.alerted' and o.kind = 'channel-post' order by o.id desc limit 1`;
+    expect(plain!.payload.reply.buttons).toBeUndefined();
   });
 });

@@ -1,4 +1,4 @@
-import type { ListItem, Notification } from '../../bot/chat/model.js';
+import type { Button, ListItem, Notification } from '../../bot/chat/model.js';
 import type { ServerComplianceFacts } from '../../storage/compliance.js';
 import { type AlertKind, type AlertWrite, insertAlerts } from '../../storage/compliance-alerts.js';
 import type { Tx } from '../../storage/db.js';
@@ -17,7 +17,12 @@ export interface AlertCandidate extends AlertWrite {
   /** One line for the channel. */
   text: string;
   detail?: string;
+  /** What the reader can do about it from the message (a baseline drift's "Remediate"). */
+  button?: Button;
 }
+
+/** Buttons on one alert message; the rest of the alerts say their command in the text. */
+const MAX_BUTTONS = 5;
 
 /** Reasons whose appearance is worth a message on its own (a new server never scanned is not). */
 const ALERTING: readonly ReasonCode[] = [
@@ -89,6 +94,10 @@ function alertNotification(projectId: number | null, alerts: readonly AlertCandi
     ...(a.detail ? { detail: a.detail } : {}),
   }));
   const more = alerts.length - items.length;
+  const buttons = alerts
+    .slice(0, MAX_LINES)
+    .flatMap((a) => (a.button ? [a.button] : []))
+    .slice(0, MAX_BUTTONS);
   return {
     kind: 'channel-post',
     projectId,
@@ -97,6 +106,7 @@ function alertNotification(projectId: number | null, alerts: readonly AlertCandi
       tone: 'warning',
       header: alerts.length === 1 ? 'Compliance alert' : `Compliance alerts: ${alerts.length} changes`,
       items,
+      ...(buttons.length ? { buttons } : {}),
       context: [
         ...(more > 0 ? [`…and ${more} more; /warden compliance lists every server.`] : []),
         'Sent once per change; the daily digest has the full picture.',
@@ -154,6 +164,8 @@ export interface BaselineDrift {
   failingSince: Date;
   /** A remediation ticket opened for it, if any. */
   ticket?: string;
+  /** The check has an automatic fix: the alert carries a "Remediate" button (it asks for approval). */
+  remediable?: boolean;
 }
 
 /**
@@ -190,6 +202,16 @@ export async function alertBaselineDrift(
         },
         text: `${drift.serverName}: baseline check "${drift.title}" (${drift.checkId}) passed before and now fails`,
         ...(drift.ticket ? { detail: `remediation ticket ${drift.ticket}` } : {}),
+        ...(drift.remediable
+          ? {
+              button: {
+                label: `Remediate ${drift.checkId} on ${drift.serverName}`,
+                // commands/baselines/chat.ts routes it: it opens the remediation's approval.
+                actionId: 'baseline.remediate',
+                value: JSON.stringify({ server: drift.serverName, check: drift.checkId }),
+              },
+            }
+          : {}),
       },
     ],
     actor,
