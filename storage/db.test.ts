@@ -1,7 +1,10 @@
+import net from 'node:net';
+import tls from 'node:tls';
 import postgres from 'postgres';
 import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../test/db.js';
-import { type Sql, withTx } from './db.js';
+import { createSelfSignedCertificate } from '../test/fakes/strict-http-tls.js';
+import { connect, type Sql, withTx } from './db.js';
 
 const db = useTestDatabase('db');
 
@@ -95,6 +98,43 @@ describe('withTx', () => {
       }
     } finally {
       await sql.end({ timeout: 5 });
+    }
+  });
+});
+
+describe('connect', () => {
+  it('names the server (SNI) when it upgrades its own TCP socket to TLS', async () => {
+    // A stand-in server: says yes to PostgreSQL's SSLRequest, then completes a TLS handshake and
+    // notes the name the client asked for. Managed PostgreSQL services route by that name.
+    const { key, cert } = await createSelfSignedCertificate();
+    const names: (string | false)[] = [];
+    const server = net.createServer((raw) => {
+      raw.once('data', () => {
+        raw.write('S');
+        const secure = new tls.TLSSocket(raw, { isServer: true, key, cert });
+        secure.on('secure', () => {
+          names.push((secure as tls.TLSSocket & { servername?: string | false }).servername ?? false);
+          secure.destroy();
+        });
+        secure.on('error', () => {});
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    const sql = connect(
+      { host: 'localhost', port, user: 'u', database: 'd', embedded: false, ssl: true },
+      { max: 1 },
+    );
+    try {
+      // The stand-in hangs up after the handshake; the query never gets further (and may retry).
+      sql`select 1`.catch(() => {});
+      for (let i = 0; i < 100 && names.length === 0; i += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(names[0]).toBe('localhost');
+    } finally {
+      await sql.end({ timeout: 0 });
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 });

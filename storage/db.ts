@@ -88,6 +88,8 @@ function openSocket(host: string, port: number, timeoutMs: number): Promise<net.
     socket.once('connect', () => {
       clearTimeout(timer);
       socket.off('error', reject);
+      // postgres.js names the TLS server (SNI) from these when it upgrades the socket for `ssl`.
+      Object.assign(socket, { host, port });
       resolve(socket);
     });
     socket.once('error', (error) => {
