@@ -62,22 +62,10 @@ export function meterSql(sql: Sql): DbMeter {
         if (prop === 'unsafe' && typeof value === 'function') {
           return (...args: unknown[]) => track((value as (...a: unknown[]) => unknown).apply(obj, args));
         }
-        if (prop === 'begin' && typeof value === 'function') {
-          return (fn: (tx: Tx) => Promise<unknown>) => {
-            enter(); // BEGIN
-            const run = (value as (f: (tx: Tx) => Promise<unknown>) => Promise<unknown>).call(
-              obj,
-              async (tx: Tx) => {
-                leave();
-                try {
-                  return await fn(wrap(tx));
-                } finally {
-                  enter(); // COMMIT or ROLLBACK
-                }
-              },
-            );
-            return run.finally(leave);
-          };
+        if (prop === 'reserve' && typeof value === 'function') {
+          // withTx (storage/db.ts) runs a transaction on a reserved connection: its BEGIN, queries
+          // and COMMIT are queries on that handle, so they are timed like any other.
+          return async () => wrap((await (value as () => Promise<Tx>).call(obj)) as T);
         }
         return value;
       },
