@@ -17,10 +17,9 @@ const GRANT_LIMIT = 50;
 
 export async function homeGrants(deps: Deps, actor: Actor): Promise<ListItem[]> {
   const now = deps.clock.now();
+  // No project ids: only the user's own grants.
   const own = await listGrants(deps.sql, { userId: actor.user.id, projectIds: [], limit: GRANT_LIMIT });
-  const active = own.filter(
-    (g) => g.requesterId === actor.user.id && g.status === 'active' && g.expiresAt > now,
-  );
+  const active = own.filter((g) => g.status === 'active' && g.expiresAt > now);
   if (active.length === 0) return [];
   const projects = await listProjects(deps.sql, { projectIds: [...new Set(active.map((g) => g.projectId))] });
   const listing = { projects: new Map(projects.map((p) => [p.id, p.slug])) };

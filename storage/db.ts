@@ -37,6 +37,9 @@ export function targetFromUrl(url: string, schema?: string): DbTarget {
   };
 }
 
+/** How long opening a connection may take. */
+const CONNECT_TIMEOUT_S = 10;
+
 /** A postgres.js client for `target`. */
 export function connect(target: DbTarget, options: { max?: number } = {}): Sql {
   return postgres({
@@ -48,9 +51,9 @@ export function connect(target: DbTarget, options: { max?: number } = {}): Sql {
     ssl: target.ssl ? 'require' : false,
     max: options.max ?? (target.embedded ? 2 : 10),
     idle_timeout: 30,
-    connect_timeout: 10,
+    connect_timeout: CONNECT_TIMEOUT_S,
     // postgres.js takes a socket factory; its type declarations leave the option out.
-    ...{ socket: () => openSocket(target.host, target.port, 10_000) },
+    ...{ socket: () => openSocket(target.host, target.port, CONNECT_TIMEOUT_S * 1000) },
     onnotice: () => {},
     connection: {
       application_name: 'warden',

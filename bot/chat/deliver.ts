@@ -59,7 +59,7 @@ function parseNotification(item: OutboxItem): Notification {
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 /** The image's bytes, or undefined when they are not a PNG (the text still goes out). */
-function pngOf(base64: unknown): Buffer | undefined {
+export function pngOf(base64: unknown): Buffer | undefined {
   if (typeof base64 !== 'string') return undefined;
   const bytes = Buffer.from(base64, 'base64');
   return bytes.subarray(0, 8).equals(PNG_SIGNATURE) ? bytes : undefined;

@@ -1,4 +1,5 @@
 import type { ChatDriver, ContractRole, DriverFactory, SeenMessage } from '../../test/chat-contract.js';
+import { unescapeSlackText } from './parse.js';
 import { CHANNEL, clickPayload, nextId, type SlackAdapterHarness, startSlackAdapter } from './testing.js';
 
 /**
@@ -24,7 +25,7 @@ export const slackContractDriver: DriverFactory = async (world) => {
 
   function seen(id: string, body: { text?: unknown; blocks?: unknown }): SeenMessage {
     const blocks = Array.isArray(body.blocks) ? body.blocks : [];
-    const text = blocks.length > 0 ? blocksText(blocks) : unescapeMrkdwn(String(body.text ?? ''));
+    const text = blocks.length > 0 ? blocksText(blocks) : unescapeSlackText(String(body.text ?? ''));
     const message = { id, text, buttons: buttonsOf(blocks).map((b) => ({ label: b.label })) };
     blocksOf.set(message, blocks);
     return message;
@@ -134,13 +135,9 @@ function blocksText(blocks: unknown[]): string {
       return;
     }
     if (!isNode(node) || node.type === 'actions' || node.type === 'button') return;
-    if (typeof node.text === 'string') lines.push(unescapeMrkdwn(node.text));
+    if (typeof node.text === 'string') lines.push(unescapeSlackText(node.text));
     for (const [key, value] of Object.entries(node)) if (key !== 'text' || isNode(value)) walk(value);
   };
   walk(blocks);
   return lines.join('\n');
-}
-
-function unescapeMrkdwn(text: string): string {
-  return text.replaceAll('&lt;', '<').replaceAll('&gt;', '>').replaceAll('&amp;', '&');
 }

@@ -4,6 +4,7 @@ import { randomToken, sha256Hex } from '../../lib/crypto.js';
 import { AppError } from '../../lib/errors.js';
 import { findChatImage, insertChatImage, purgeExpiredChatImages } from '../../storage/chat-images.js';
 import type { Queryable } from '../../storage/db.js';
+import { pngOf } from '../chat/deliver.js';
 import type { ReplyImage } from '../chat/model.js';
 import type { AppEnv } from '../http/context.js';
 import type { CardImage } from './render.js';
@@ -32,16 +33,8 @@ export const MAX_IMAGE_BYTES = 1024 * 1024;
 /** How long a client or Teams' image proxy may reuse a fetched picture. */
 const MAX_AGE_SECONDS = 86_400;
 
-const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 const FILE = /^([1-9][0-9]{0,14})\.png$/;
 const TOKEN = /^[A-Za-z0-9_-]{43}$/;
-
-/** The bytes of a base64 PNG, or undefined when they are not a PNG. */
-export function pngBytes(base64: unknown): Buffer | undefined {
-  if (typeof base64 !== 'string') return undefined;
-  const bytes = Buffer.from(base64, 'base64');
-  return bytes.subarray(0, 8).equals(PNG_SIGNATURE) ? bytes : undefined;
-}
 
 /** The public base URL when Teams can load images from it (https), else undefined. */
 export function httpsBase(publicUrl: string | undefined): string | undefined {
@@ -78,7 +71,7 @@ export function createImageLinker(
   const base = httpsBase(options.publicUrl);
   const ttlMs = options.ttlMs ?? DEFAULT_IMAGE_TTL_MS;
   return async (image) => {
-    const png = pngBytes(image.png);
+    const png = pngOf(image.png);
     if (!png) return undefined;
     // The reply comes back from the outbox as JSON: take nothing about it on trust.
     const title = typeof image.title === 'string' && image.title.trim() ? image.title.slice(0, 300) : 'Chart';
