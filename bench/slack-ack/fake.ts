@@ -7,7 +7,7 @@ import { channelMessages } from '../../test/fakes/slack-state.js';
  */
 export type FakeRequest =
   | { type: 'seed'; channel: string; count: number }
-  | { type: 'responseUrls'; channel: string; messages: string[] }
+  | { type: 'responseUrls'; channel: string; messages: string[]; prefix?: string }
   | { type: 'stats' }
   | { type: 'stop' };
 
@@ -46,7 +46,7 @@ if (process.send) {
         }
         case 'responseUrls': {
           const urls = request.messages.map((ts, i) =>
-            slack.responseUrl(`bench-${i}-${ts}`, { channel: request.channel, ts }),
+            slack.responseUrl(`${request.prefix ?? 'bench'}-${i}-${ts}`, { channel: request.channel, ts }),
           );
           process.send!({ type: 'responseUrls', urls });
           return;

@@ -1,5 +1,6 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { App, LogLevel } from '@slack/bolt';
@@ -16,6 +17,10 @@ import type { LoadJob, LoadResult } from './load.js';
  * to prove no click was lost or doubled.
  *
  *   npx tsx bench/slack-ack/run.ts [--rate 200] [--duration 30] [--approvers 20] [--action approve|details] [--keep]
+ *
+ * With --saturation it instead raises the rate of Details clicks step by step (--steps, each
+ * --step-seconds long), for Warden and then for the floor, and reports the highest rate each
+ * acknowledged within the budget (p99 under 50 ms, no error) and within Slack's 3 s.
  */
 const { values: opts } = parseArgs({
   options: {
@@ -26,6 +31,9 @@ const { values: opts } = parseArgs({
     keep: { type: 'boolean', default: false },
     // 'approve' decides a request per click; 'details' only reads, isolating the acknowledgement path.
     action: { type: 'string', default: 'approve' },
+    saturation: { type: 'boolean', default: false },
+    steps: { type: 'string', default: '200,400,800,1200,1600,2400,3200,4800,6400' },
+    'step-seconds': { type: 'string', default: '3' },
   },
 });
 const RATE = Number(opts.rate);
@@ -33,7 +41,13 @@ const DURATION_S = Number(opts.duration);
 const WARMUP_S = Number(opts.warmup);
 const APPROVERS = Number(opts.approvers);
 const ACTION = opts.action === 'details' ? 'details' : 'approve';
-const CLICKS = Math.round(RATE * DURATION_S);
+const STEPS = String(opts.steps)
+  .split(',')
+  .map(Number)
+  .filter((n) => Number.isFinite(n) && n > 0);
+const STEP_S = Number(opts['step-seconds']);
+// In a saturation run the clicks are Details clicks on these requests, round-robin.
+const CLICKS = opts.saturation ? 200 : Math.round(RATE * DURATION_S);
 const WARMUP = Math.round(RATE * WARMUP_S);
 const SECRET = randomBytes(16).toString('hex');
 const CHANNEL = 'C0BENCH';
@@ -83,6 +97,24 @@ function summarise(result: LoadResult) {
 }
 
 const ms = (n: number) => n.toFixed(2);
+
+/**
+ * How late the server's event loop ran timers while the load ran (both servers run in this
+ * process): a request arriving during a long synchronous stretch waits at least that long.
+ */
+function loopDelay(): { stop(): string } {
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  const started = performance.eventLoopUtilization();
+  h.enable();
+  return {
+    stop() {
+      h.disable();
+      const used = performance.eventLoopUtilization(started);
+      const at = (p: number) => ms(h.percentile(p) / 1e6);
+      return `utilisation ${(used.utilization * 100).toFixed(0)}%, delay p50 ${at(50)} / p99 ${at(99)} / max ${ms(h.max / 1e6)} ms`;
+    },
+  };
+}
 
 function click(input: {
   trigger: string;
@@ -162,6 +194,62 @@ async function seed(sql: Sql, ts: string[], approvers: { id: string; email: stri
   return ids;
 }
 
+interface Step {
+  rate: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  achieved: number;
+  lag: number;
+}
+
+/** Under Slack's 3 s, with no error and the offered rate actually sent and answered. */
+function acknowledged(step: Step): boolean {
+  return step.errors === 0 && step.p99 < 3000 && step.achieved >= 0.9 * step.rate;
+}
+
+/** Within the budget: p99 under 50 ms as well. */
+function withinBudget(step: Step): boolean {
+  return acknowledged(step) && step.p99 < 50;
+}
+
+/**
+ * Details clicks at each rate of STEPS in turn, STEP_S seconds each with a pause between, until
+ * a step misses Slack's 3 s (further steps would only pile up more backlog).
+ */
+async function ramp(
+  label: string,
+  url: string,
+  bodiesAt: (rate: number, count: number) => Promise<string[]>,
+  warmup: string[],
+): Promise<Step[]> {
+  const load = generator();
+  const steps: Step[] = [];
+  try {
+    await load.load({ url, rate: RATE, signingSecret: SECRET, bodies: warmup });
+    for (const rate of STEPS) {
+      const bodies = await bodiesAt(rate, Math.round(rate * STEP_S));
+      const s = summarise(await load.load({ url, rate, signingSecret: SECRET, bodies }));
+      const step = { rate, ...s };
+      steps.push(step);
+      console.log(
+        `${label} at ${rate}/s: p50 ${ms(step.p50)} ms, p99 ${ms(step.p99)} ms, errors ${step.errors}, ` +
+          `achieved ${step.achieved.toFixed(0)}/s, generator lag ${ms(step.lag)} ms`,
+      );
+      if (!acknowledged(step)) break;
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+    }
+  } finally {
+    load.stop();
+  }
+  return steps;
+}
+
+/** The highest rate that passed (a noisy step below it does not hide it; each is printed). */
+function highest(steps: Step[], ok: (s: Step) => boolean): number {
+  return Math.max(0, ...steps.filter(ok).map((s) => s.rate));
+}
+
 async function startFloor(): Promise<{ url: string; stop(): Promise<void> }> {
   const app = new App({
     signingSecret: SECRET,
@@ -223,7 +311,9 @@ async function main() {
   const requestIds = await seed(warden.deps.sql, ts, approvers);
   const target = `http://127.0.0.1:${warden.port}/slack/events`;
   console.log(
-    `warden on ${target}; ${requestIds.length} pending requests, ${APPROVERS} approvers; ${RATE}/s for ${DURATION_S} s of approval.${ACTION} clicks`,
+    opts.saturation
+      ? `warden on ${target}; Details clicks at ${STEPS.join(', ')}/s, ${STEP_S} s each, then the floor`
+      : `warden on ${target}; ${requestIds.length} pending requests, ${APPROVERS} approvers; ${RATE}/s for ${DURATION_S} s of approval.${ACTION} clicks`,
   );
 
   const warmupBodies = Array.from({ length: WARMUP }, (_, i) =>
@@ -246,9 +336,58 @@ async function main() {
       responseUrl: urls[i]!,
     }),
   );
+  if (opts.saturation) {
+    let round = 0;
+    const detailsAt = (prefix: string) => async (rate: number, count: number) => {
+      round++;
+      const messages = Array.from({ length: count }, (_, i) => ts[i % ts.length]!);
+      const { urls: fresh } = await ask<{ urls: string[] }>(
+        fake,
+        { type: 'responseUrls', channel: CHANNEL, messages, prefix: `sat${round}` },
+        'responseUrls',
+      );
+      return messages.map((messageTs, i) =>
+        click({
+          trigger: `${prefix}.sat.${rate}.${i}`,
+          actionId: 'approval.details',
+          requestId: requestIds[i % requestIds.length]!,
+          approver: approvers[i % APPROVERS]!.id,
+          ts: messageTs,
+          responseUrl: fresh[i]!,
+        }),
+      );
+    };
+    const wardenSteps = await ramp('warden', target, detailsAt('bench'), warmupBodies);
+    await warden.stop();
+    const floor = await startFloor();
+    const floorSteps = await ramp(
+      'floor',
+      floor.url,
+      detailsAt('floor'),
+      warmupBodies.map((b) => b.replace('bench.warm.', 'floor.warm.')),
+    );
+    await floor.stop();
+    fake.send({ type: 'stop' });
+    if (!opts.keep) await admin.unsafe(`drop database ${dbName} with (force)`);
+    await admin.end();
+    const [w50, w3s, f50, f3s] = [
+      highest(wardenSteps, withinBudget),
+      highest(wardenSteps, acknowledged),
+      highest(floorSteps, withinBudget),
+      highest(floorSteps, acknowledged),
+    ];
+    console.log(
+      `slack-ack saturation steps=${STEPS.join(',')} step_s=${STEP_S} warden_p99_under_50ms=${w50}/s ` +
+        `warden_under_3s=${w3s}/s floor_p99_under_50ms=${f50}/s floor_under_3s=${f3s}/s`,
+    );
+    return;
+  }
+
   const toWarden = generator();
   await toWarden.load({ url: target, rate: RATE, signingSecret: SECRET, bodies: warmupBodies });
+  const wardenLoop = loopDelay();
   const result = await toWarden.load({ url: target, rate: RATE, signingSecret: SECRET, bodies });
+  const wardenBusy = wardenLoop.stop();
   toWarden.stop();
   const warden99 = summarise(result);
   const failures = result.statuses.filter((st) => st !== 200);
@@ -294,12 +433,14 @@ async function main() {
     signingSecret: SECRET,
     bodies: warmupBodies.map((b) => b.replace('bench.warm.', 'floor.warm.')),
   });
+  const floorLoop = loopDelay();
   const floorResult = await toFloor.load({
     url: floor.url,
     rate: RATE,
     signingSecret: SECRET,
     bodies: bodies.map((b) => b.replace('bench.main.', 'floor.main.')),
   });
+  const floorBusy = floorLoop.stop();
   toFloor.stop();
   await floor.stop();
   const floor99 = summarise(floorResult);
@@ -315,7 +456,8 @@ async function main() {
   );
   console.log(
     `warden db: ${recorded.length} clicks recorded, ${statuses!.approved} requests approved, ${statuses!.failed} refused; ` +
-      `the work behind the acknowledgements finished ${(drainMs / 1000).toFixed(1)} s after the last click`,
+      `the work behind the acknowledgements finished ${(drainMs / 1000).toFixed(1)} s after the last click ` +
+      `(${((recorded.length / (result.elapsedMs + drainMs)) * 1000).toFixed(0)} clicks fully handled per second)`,
   );
   console.log(
     `fake slack: ${JSON.stringify(stats.byMethod)}, unexpected ${stats.unexpected}, violations ${stats.violations.length}`,
@@ -323,6 +465,7 @@ async function main() {
   console.log(
     `floor (bare Bolt, ack only): p50 ${ms(floor99.p50)} ms, p99 ${ms(floor99.p99)} ms, max ${ms(floor99.max)} ms, errors ${floor99.errors}`,
   );
+  console.log(`event loop of the server under test: warden ${wardenBusy}; floor ${floorBusy}`);
   console.log(`ratio p99 warden/floor: ${(warden99.p99 / floor99.p99).toFixed(2)}`);
   console.log(
     `slack-ack rate=${RATE} p50_ms=${ms(warden99.p50)} p99_ms=${ms(warden99.p99)} lost=${lost} doubled=${doubled} floor_p99_ms=${ms(floor99.p99)}`,
