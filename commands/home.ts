@@ -35,7 +35,7 @@ export async function homeCompliance(
   const out = new Map<number, string>();
   if (readable.length === 0) return out;
   const counts = await countStatesByProject(deps.sql, readable);
-  const scans = await lastProjectScanStarts(deps.sql);
+  const scans = await lastProjectScanStarts(deps.sql, readable);
   for (const id of readable) {
     const c = counts.find((x) => x.projectId === id);
     const scanned = scans.get(id);

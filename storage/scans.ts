@@ -194,12 +194,19 @@ export async function lockStaleBatches(sql: Queryable, before: Date): Promise<Sc
 }
 
 /** When each project was last scanned as a whole (by hand or on schedule). */
-export async function lastProjectScanStarts(sql: Queryable): Promise<Map<number, Date>> {
-  const rows = await sql<{ projectId: number; at: Date }[]>`
-    select project_id as "projectId", max(started_at) as at from scan_batches
-    where scope_kind = 'project' and project_id is not null
-    group by project_id`;
-  return new Map(rows.map((r) => [r.projectId, r.at]));
+export async function lastProjectScanStarts(
+  sql: Queryable,
+  projectIds: readonly number[],
+): Promise<Map<number, Date>> {
+  if (projectIds.length === 0) return new Map();
+  // One index probe per project (scan_batches_project_idx), however many batches the fleet has run.
+  const rows = await sql<{ projectId: number; at: Date | null }[]>`
+    select p.id as "projectId",
+      (select b.started_at from scan_batches b
+       where b.project_id = p.id and b.scope_kind = 'project'
+       order by b.started_at desc limit 1) as at
+    from unnest(${projectIds as number[]}::bigint[]) as p(id)`;
+  return new Map(rows.filter((r) => r.at !== null).map((r) => [r.projectId, r.at!]));
 }
 
 // ---------------------------------------------------------------- scans

@@ -31,7 +31,7 @@ export async function startDueScans(deps: Deps, options: RunBatchOptions = {}): 
     const batch = await withTx(deps.sql, async (tx) => {
       await lockScanSchedule(tx);
       // Read under the lock: a replica that got here first has already written its batch.
-      const last = (await lastProjectScanStarts(tx)).get(project.id);
+      const last = (await lastProjectScanStarts(tx, [project.id])).get(project.id);
       if (!scanIsDue(schedule, last, now)) return undefined;
       const servers = await listServers(tx, {
         projectIds: null,
