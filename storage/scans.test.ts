@@ -14,7 +14,8 @@ async function batch(project: string, kind: 'project' | 'server', at: string) {
 }
 
 beforeAll(async () => {
-  for (const slug of ['shop', 'billing', 'quiet']) ids[slug] = (await createProjectRow(db.current.sql, slug)).id;
+  for (const slug of ['shop', 'billing', 'quiet'])
+    ids[slug] = (await createProjectRow(db.current.sql, slug)).id;
   await batch('shop', 'project', '2026-01-01T09:00:00Z');
   await batch('shop', 'project', '2026-01-03T09:00:00Z');
   // A one-server scan is not a scan of the project as a whole.
