@@ -12,6 +12,7 @@ import { createRemediationDeliverer, remediationSubject } from '../commands/base
 import type { Deps } from '../commands/deps.js';
 import { homeCompliance, homeGrants } from '../commands/home.js';
 import { createRegistry } from '../commands/index.js';
+import { startInteractionHeartbeat, sweepInterruptedInteractions } from '../commands/interrupted.js';
 import { resumeInterruptedRuns } from '../commands/patching/resume.js';
 import { patchRestoreSubject } from '../commands/patching/rollback.js';
 import { patchApprovalSubjects } from '../commands/patching/subjects.js';
@@ -36,6 +37,7 @@ import { complianceDigestJob } from '../jobs/compliance-digest.js';
 import { complianceEvaluateJob } from '../jobs/compliance-evaluate.js';
 import { discoveryJob } from '../jobs/discovery.js';
 import { grantsExpireJob } from '../jobs/grants-expire.js';
+import { interactionsSweepJob } from '../jobs/interactions-sweep.js';
 import { keysRotateJob } from '../jobs/keys-rotate.js';
 import { outboxDrainJob } from '../jobs/outbox-drain.js';
 import { createOutboxWorker, type Deliverer } from '../jobs/outbox-worker.js';
@@ -317,6 +319,10 @@ export async function startWarden(options: WardenOptions): Promise<Warden> {
     // Scan batches left running by a process that died are marked interrupted (embedded: this is the only process).
     await sweepInterruptedScans(deps, config.embedded ? { staleAfterMs: 0 } : {});
     await sweepInterruptedRuns(deps, config.embedded ? { staleAfterMs: 0 } : {});
+    // Commands and clicks a dead process acknowledged but never finished: their users are told.
+    await sweepInterruptedInteractions(deps, config.embedded ? { staleAfterMs: 0 } : {});
+    const stopHeartbeat = startInteractionHeartbeat(deps);
+    teardown.push({ name: 'interaction heartbeat', run: stopHeartbeat });
 
     const scheduler: Scheduler = createScheduler({
       target: db.target,
@@ -331,6 +337,7 @@ export async function startWarden(options: WardenOptions): Promise<Warden> {
         complianceEvaluateJob,
         complianceDigestJob,
         scriptRunsSweepJob,
+        interactionsSweepJob,
         // The plan rows are the schedule; the window job enqueues patch-run through the scheduler itself.
         patchWindowJob((name, data) => scheduler.now(name, data)),
         patchAutoApproveJob,

@@ -13,6 +13,7 @@ import { recordEvent } from './audit/trail.js';
 import type { Deps } from './deps.js';
 import { matchCommand, parseArgs, tokenize } from './grammar.js';
 import { createHelpCommand } from './help/index.js';
+import { trackRunning } from './interrupted.js';
 import { loadActor } from './rbac/authorize.js';
 import type { CommandContext, Registry } from './registry.js';
 
@@ -53,8 +54,8 @@ export async function handleInteraction(
     body: interaction,
     receivedAt: interaction.receivedAt,
   });
-  await options.onRecorded?.(recorded);
   if (recorded.duplicate) {
+    await options.onRecorded?.(recorded);
     return {
       reply: {
         visibility: 'private',
@@ -63,7 +64,23 @@ export async function handleInteraction(
       },
     };
   }
-  const id = recorded.id;
+  // Heart-beating from here (commands/interrupted.ts), waiting for a slot included, so the sweep
+  // tells a running interaction from one whose process died.
+  const done = trackRunning(deps.sql, recorded.id);
+  try {
+    await options.onRecorded?.(recorded);
+    return await runRecorded(interaction, deps, registry, recorded.id);
+  } finally {
+    done();
+  }
+}
+
+async function runRecorded(
+  interaction: Interaction,
+  deps: Deps,
+  registry: Registry,
+  id: number,
+): Promise<InteractionResult> {
   let result: InteractionResult;
   let error: string | null = null;
   try {

@@ -83,15 +83,30 @@ export async function getInteraction(sql: Queryable, id: number): Promise<Intera
   return row;
 }
 
-/** Interactions received before `before` that never finished (the process died while running them). */
-export async function listUnfinishedInteractions(
+/** Refresh the heartbeat of interactions this process is still running. */
+export async function heartbeatInteractions(sql: Queryable, ids: readonly number[], at: Date): Promise<void> {
+  if (ids.length === 0) return;
+  await sql`
+    update interactions set heartbeat_at = ${at}
+    where id = any(${ids as number[]}) and status = 'received'`;
+}
+
+/**
+ * Claim interactions left 'received' by a process that died: no heartbeat (or, without one, no
+ * arrival) since `before`. They are marked failed with error 'interrupted' in the caller's
+ * transaction; a replica sweeping at the same time skips the rows this one holds.
+ */
+export async function claimInterruptedInteractions(
   sql: Queryable,
-  before: Date,
-  limit = 100,
+  input: { before: Date; at: Date; limit?: number },
 ): Promise<InteractionRecord[]> {
   return sql<InteractionRecord[]>`
-    select id, platform, dedupe_key as "dedupeKey", user_ref as "userRef", kind, body, status, error,
-           received_at as "receivedAt", done_at as "doneAt"
-    from interactions where status = 'received' and received_at < ${before}
-    order by received_at, id limit ${limit}`;
+    update interactions set status = 'failed', error = 'interrupted', done_at = ${input.at}
+    where id in (
+      select id from interactions
+      where status = 'received' and coalesce(heartbeat_at, received_at) < ${input.before}
+      order by received_at, id limit ${input.limit ?? 100}
+      for update skip locked)
+    returning id, platform, dedupe_key as "dedupeKey", user_ref as "userRef", kind, body, status, error,
+              received_at as "receivedAt", done_at as "doneAt"`;
 }
