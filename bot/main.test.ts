@@ -103,6 +103,11 @@ describe('startWarden, embedded', () => {
 
   it('releases the data directory on stop(), so the next start on it works and keeps the same key', async () => {
     const key = readFileSync(path.join(dir, 'master.key'), 'utf8');
+    // What a crash after an acknowledgement leaves: a command committed but never finished.
+    const [left] = await warden.deps.sql<{ id: number }[]>`
+      insert into interactions (platform, dedupe_key, user_ref, kind, body)
+      values ('console', 'left-by-a-crash', 'console:alice', 'command', ${warden.deps.sql.json({ text: 'scan demo' })})
+      returning id`;
     await warden.stop();
     await expect(fetch(`http://127.0.0.1:${warden.port}/healthz`)).rejects.toThrow();
 
@@ -112,6 +117,13 @@ describe('startWarden, embedded', () => {
     expect(readFileSync(path.join(dir, 'master.key'), 'utf8')).toBe(key);
     expect(again.lines.some((l) => l.includes('opened the embedded database'))).toBe(true);
     expect(again.lines.some((l) => l.includes('generated a new master key'))).toBe(false);
+    // This is the only process on the directory, so the start-up sweep takes it and tells alice.
+    const [swept] = await warden.deps.sql<{ status: string; error: string }[]>`
+      select status, error from interactions where id = ${left!.id}`;
+    expect(swept).toEqual({ status: 'failed', error: 'interrupted' });
+    const told = await warden.deps.sql<{ text: string }[]>`
+      select payload->'reply'->>'text' as text from outbox where kind = 'direct'`;
+    expect(told.map((t) => t.text)).toEqual([expect.stringContaining(`reference #${left!.id}`)]);
     // The demo was seeded once: the second boot adds nobody.
     const [users] = await warden.deps.sql<{ n: number }[]>`select count(*)::int as n from users`;
     expect(users!.n).toBe(2);
