@@ -108,7 +108,8 @@ async function runRecorded(
       at: deps.clock.now(),
     });
   } catch (err) {
-    // The reply still goes out; the row stays 'received' and shows up as unfinished.
+    // The reply still goes out. The row stays 'received', so the interactions sweep later marks it
+    // interrupted and asks the user to check (commands/interrupted.ts): it cannot tell this apart.
     deps.log.error({ err, interactionId: id }, 'could not mark interaction finished');
   }
   return result;
