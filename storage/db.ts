@@ -129,6 +129,7 @@ export async function withTx<T>(sql: Sql, fn: (tx: Tx) => Promise<T>): Promise<T
   const tx = await sql.reserve();
   try {
     await tx`begin`;
+    openTransactions.add(tx);
     let result: T;
     try {
       result = await fn(tx);
@@ -140,6 +141,17 @@ export async function withTx<T>(sql: Sql, fn: (tx: Tx) => Promise<T>): Promise<T
     await tx`commit`;
     return result;
   } finally {
+    openTransactions.delete(tx);
     tx.release();
   }
+}
+
+const openTransactions = new WeakSet<Tx>();
+
+/**
+ * True while `tx` is inside withTx's transaction: what it locks stays locked until `fn` returns.
+ * The trail uses it to keep the audit head it locked for the rest of the transaction.
+ */
+export function inTransaction(tx: Queryable): tx is Tx {
+  return openTransactions.has(tx as Tx);
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Notification } from '../../bot/chat/model.js';
+import { ticketOrderingKey } from '../../integrations/tickets/outbox.js';
 import { createFakeClock } from '../../lib/clock.js';
 import { withTx } from '../../storage/db.js';
 import { useTestDatabase } from '../../test/db.js';
@@ -123,6 +124,74 @@ describe('recordEvent', () => {
     expect('dropped' in stored.data).toBe(false);
     expect(eventHash(stored.prevHash, stored)).toBe(stored.hash);
     expect(await verifyChain(db.current.sql)).toMatchObject({ ok: true, headSeq: event.seq });
+  });
+
+  it('chains several events of one transaction, and transactions that race never fork the chain', async () => {
+    const subject = { type: 'approval', id: '501' };
+    const record = (tx: Parameters<typeof recordEvent>[0], action: string, withRows: boolean) =>
+      recordEvent(
+        tx,
+        deps,
+        { actor: 'user:bob', action, subject },
+        withRows
+          ? [{ kind: 'thread-reply', subject, projectId: 1, reply: { visibility: 'public', text: action } }]
+          : [],
+      );
+    const run = (tag: string) =>
+      withTx(db.current.sql, async (tx) => {
+        const a = await record(tx, `${tag}.one`, false);
+        const b = await record(tx, `${tag}.two`, true);
+        const c = await record(tx, `${tag}.three`, false);
+        return [a, b, c];
+      });
+    const [left, right] = await Promise.all([run('left'), run('right')]);
+    for (const events of [left, right]) {
+      expect(events.map((e) => e.seq)).toEqual([events[0]!.seq, events[0]!.seq + 1, events[0]!.seq + 2]);
+      expect(events[1]!.prevHash).toBe(events[0]!.hash);
+      expect(events[2]!.prevHash).toBe(events[1]!.hash);
+      const rows = await db.current.sql<{ idempotency_key: string }[]>`
+        select idempotency_key from outbox where audit_seq = ${events[1]!.seq} order by id`;
+      expect(rows.map((r) => r.idempotency_key)).toEqual([
+        `audit:${events[1]!.seq}:0:console`,
+        `audit:${events[1]!.seq}:0:slack`,
+      ]);
+    }
+    // One transaction ran after the other, whatever the interleaving of their statements.
+    const [first, second] = left[0]!.seq < right[0]!.seq ? [left, right] : [right, left];
+    expect(second[0]!.prevHash).toBe(first[2]!.hash);
+    expect((await verifyChain(db.current.sql)).ok).toBe(true);
+    const [head] = await db.current.sql`select seq, hash from audit_head`;
+    expect(head).toEqual({ seq: second[2]!.seq, hash: second[2]!.hash });
+  });
+
+  it('tells a ticket opened by an earlier event of the same transaction about the later ones', async () => {
+    const subject = { type: 'patch-run', id: '88' };
+    const events = await withTx(db.current.sql, async (tx) => {
+      const opened = await recordEvent(
+        tx,
+        deps,
+        { actor: 'user:alice', action: 'patch.planned', subject },
+        [],
+        [
+          {
+            channel: 'ticket',
+            kind: 'ticket.open',
+            payload: { subject, kind: 'change', summary: 'patch run 88', description: '' },
+            orderingKey: ticketOrderingKey(subject),
+          },
+        ],
+      );
+      const approved = await recordEvent(tx, deps, { actor: 'user:bob', action: 'patch.approved', subject });
+      return [opened, approved];
+    });
+    const rows = await db.current.sql<{ kind: string; audit_seq: number; idempotency_key: string }[]>`
+      select kind, audit_seq, idempotency_key from outbox
+      where channel = 'ticket' and audit_seq = any(${events.map((e) => e.seq)}) order by id`;
+    expect(rows.map((r) => [r.kind, r.audit_seq])).toEqual([
+      ['ticket.open', events[0]!.seq],
+      ['ticket.comment', events[1]!.seq],
+    ]);
+    expect(rows[1]!.idempotency_key).toBe(`audit:${events[1]!.seq}:x0:ticket`);
   });
 
   it('refuses data Postgres cannot store, and writes nothing', async () => {
