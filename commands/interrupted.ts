@@ -68,7 +68,7 @@ export function startInteractionHeartbeat(
   };
 }
 
-function describe(record: InteractionRecord): string {
+function whatWasAsked(record: InteractionRecord): string {
   const body = record.body as { text?: unknown; actionId?: unknown; formId?: unknown };
   const text = (value: unknown) => (typeof value === 'string' ? oneLine(value, 80) : '');
   if (record.kind === 'command') return `command "${text(body.text) || '/warden'}"`;
@@ -100,7 +100,7 @@ export async function sweepInterruptedInteractions(
                 record.userRef.slice(colon + 1),
               )
             : undefined;
-        const what = describe(record);
+        const what = whatWasAsked(record);
         const notifications: Notification[] = user
           ? [
               {
