@@ -292,7 +292,12 @@ async function main() {
   );
   const { urls } = await ask<{ urls: string[] }>(
     fake,
-    { type: 'responseUrls', channel: CHANNEL, messages: [...ts, ...ts.slice(0, WARMUP)] },
+    // One per click, then one per warm-up click (more warm-up clicks than messages reuse them).
+    {
+      type: 'responseUrls',
+      channel: CHANNEL,
+      messages: [...ts, ...Array.from({ length: WARMUP }, (_, i) => ts[i % ts.length]!)],
+    },
     'responseUrls',
   );
 
@@ -359,6 +364,14 @@ async function main() {
     };
     const wardenSteps = await ramp('warden', target, detailsAt('bench'), warmupBodies);
     await warden.stop();
+    const seen = await ask<{ byMethod: Record<string, number>; unexpected: number; violations: string[] }>(
+      fake,
+      { type: 'stats' },
+      'stats',
+    );
+    console.log(
+      `fake slack: ${JSON.stringify(seen.byMethod)}, unexpected ${seen.unexpected}, violations ${seen.violations.length}`,
+    );
     const floor = await startFloor();
     const floorSteps = await ramp(
       'floor',
