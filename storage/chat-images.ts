@@ -13,14 +13,30 @@ export interface ChatImage {
   expiresAt: Date;
 }
 
-/** Store an image under the hash of its link token; returns its id. */
+/**
+ * Store an image under the hash of its link token; returns its id. With an idempotency key (the
+ * outbox item's), a second store for the same key replaces the first row's picture and token, so
+ * a retried send keeps one row and only the newest link works.
+ */
 export async function insertChatImage(
   sql: Queryable,
-  input: { tokenHash: string; png: Buffer; title: string; alt: string; createdAt: Date; expiresAt: Date },
+  input: {
+    tokenHash: string;
+    png: Buffer;
+    title: string;
+    alt: string;
+    createdAt: Date;
+    expiresAt: Date;
+    idempotencyKey?: string;
+  },
 ): Promise<number> {
   const [row] = await sql<{ id: number }[]>`
-    insert into chat_images (token_hash, png, title, alt, created_at, expires_at)
-    values (${input.tokenHash}, ${input.png}, ${input.title}, ${input.alt}, ${input.createdAt}, ${input.expiresAt})
+    insert into chat_images (token_hash, png, title, alt, created_at, expires_at, idempotency_key)
+    values (${input.tokenHash}, ${input.png}, ${input.title}, ${input.alt}, ${input.createdAt}, ${input.expiresAt},
+            ${input.idempotencyKey ?? null})
+    on conflict (idempotency_key) where idempotency_key is not null do update
+      set token_hash = excluded.token_hash, png = excluded.png, title = excluded.title, alt = excluded.alt,
+          created_at = excluded.created_at, expires_at = excluded.expires_at
     returning id`;
   return row!.id;
 }

@@ -225,6 +225,35 @@ describe('the chart when Warden is not on https', () => {
     expect(cardImages(card)).toEqual([]);
     expect(cardText(card)).toBe('no chart');
   });
+
+  it("stores the picture once when a failed send is retried, and only the retry's link works", async () => {
+    const before = await imageRows();
+    const reply: Reply = {
+      visibility: 'public',
+      text: 'sent twice',
+      image: { png: fakePng(3000).toString('base64'), alt: 'chart', title: 'Chart' },
+    };
+    h.connector.server.failNext(`POST /v3/conversations/${h.channel}/activities`, {
+      status: 400,
+      body: { error: { code: 'BadArgument', message: 'refused once' } },
+    });
+    await expect(
+      h.teams.platform.post(h.channel, reply, { idempotencyKey: 'images-retry' }),
+    ).rejects.toThrow();
+    const [first] = await db.current.sql<{ id: number; tokenHash: string }[]>`
+      select id, token_hash as "tokenHash" from chat_images where idempotency_key = 'images-retry'`;
+    expect(await imageRows()).toBe(before + 1);
+
+    const { card } = await postAndRead(h.teams.platform, reply, 'images-retry');
+    expect(await imageRows()).toBe(before + 1);
+    const link = new URL(String(cardImages(card)[0]!.url));
+    expect(link.pathname).toBe(`/images/${first!.id}.png`);
+    expect((await h.app.request(`${link.pathname}${link.search}`)).status).toBe(200);
+    const [now] = await db.current.sql<{ tokenHash: string }[]>`
+      select token_hash as "tokenHash" from chat_images where id = ${first!.id}`;
+    expect(now!.tokenHash).not.toBe(first!.tokenHash);
+    expect(now!.tokenHash).toBe(sha256Hex(link.searchParams.get('t')!));
+  });
 });
 
 describe('a card with a picture', () => {

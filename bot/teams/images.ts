@@ -61,16 +61,16 @@ export interface ImageLinkerOptions {
  *
  * @example
  * const link = createImageLinker({ sql, clock, publicUrl: config.publicUrl });
- * const image = reply.image ? await link(reply.image) : undefined;
+ * const image = reply.image ? await link(reply.image, outboxItem.idempotencyKey) : undefined;
  * cardMessage(reply, image ? { image } : {});
  */
 export function createImageLinker(
   options: ImageLinkerOptions,
-): (image: ReplyImage) => Promise<CardImage | undefined> {
+): (image: ReplyImage, idempotencyKey?: string) => Promise<CardImage | undefined> {
   const { sql, clock } = options;
   const base = httpsBase(options.publicUrl);
   const ttlMs = options.ttlMs ?? DEFAULT_IMAGE_TTL_MS;
-  return async (image) => {
+  return async (image, idempotencyKey) => {
     const png = pngOf(image.png);
     if (!png) return undefined;
     // The reply comes back from the outbox as JSON: take nothing about it on trust.
@@ -89,6 +89,8 @@ export function createImageLinker(
       alt,
       createdAt: now,
       expiresAt: new Date(now.getTime() + ttlMs),
+      // A retried send re-keys its own row rather than storing the picture again.
+      ...(idempotencyKey ? { idempotencyKey } : {}),
     });
     return { title, alt, url: `${base}${IMAGE_PATH}/${id}.png?t=${token}` };
   };

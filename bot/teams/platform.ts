@@ -111,9 +111,12 @@ export function createTeamsPlatform(options: TeamsPlatformOptions): ChatPlatform
     throw translated;
   }
 
-  /** The reply as a card activity; its image (if any) is stored and linked first. */
-  async function activity(t: Target, reply: Reply, conversationId: string): Promise<Activity> {
-    const image = reply.image ? await linkImage(reply.image) : undefined;
+  /**
+   * The reply as a card activity; its image (if any) is stored and linked first, once per
+   * idempotency key when the send has one (a retry reuses the row).
+   */
+  async function activity(t: Target, reply: Reply, conversationId: string, key?: string): Promise<Activity> {
+    const image = reply.image ? await linkImage(reply.image, key) : undefined;
     return Activity.fromObject({
       ...cardMessage(reply, image ? { image } : {}),
       channelId: 'msteams',
@@ -140,7 +143,7 @@ export function createTeamsPlatform(options: TeamsPlatformOptions): ChatPlatform
     const what = `posting to Teams conversation ${channel}`;
     const t = await target(channel, what);
     return once(opts.idempotencyKey, channel, async () => {
-      const body = await activity(t, reply, channel);
+      const body = await activity(t, reply, channel, opts.idempotencyKey);
       const sent = await withClient(t, what, (client) => client.sendToConversation(channel, body));
       return sent.id;
     });
@@ -164,7 +167,7 @@ export function createTeamsPlatform(options: TeamsPlatformOptions): ChatPlatform
       // A channel's threads are conversations of their own; chats have no threads.
       const conversation = t.kind === 'channel' ? `${channel};messageid=${messageId}` : channel;
       return once(opts.idempotencyKey, conversation, async () => {
-        const body = await activity(t, reply, conversation);
+        const body = await activity(t, reply, conversation, opts.idempotencyKey);
         body.replyToId = messageId;
         const sent = await withClient(t, what, (client) =>
           client.replyToActivity(conversation, messageId, body),
@@ -185,7 +188,7 @@ export function createTeamsPlatform(options: TeamsPlatformOptions): ChatPlatform
       const t: Target = { reference, kind: 'personal' };
       const what = `sending a direct message to Warden user ${userId} on Teams`;
       await once(opts.idempotencyKey, chat.conversationId, async () => {
-        const body = await activity(t, reply, chat.conversationId);
+        const body = await activity(t, reply, chat.conversationId, opts.idempotencyKey);
         const sent = await withClient(t, what, (client) =>
           client.sendToConversation(chat.conversationId, body),
         );
