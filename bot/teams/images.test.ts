@@ -225,8 +225,10 @@ describe('the chart when Warden is not on https', () => {
     expect(cardImages(card)).toEqual([]);
     expect(cardText(card)).toBe('no chart');
   });
+});
 
-  it("stores the picture once when a failed send is retried, and only the retry's link works", async () => {
+describe('a send that failed after its chart was stored', () => {
+  it("stores the picture once when it is retried, and only the retry's link works", async () => {
     const before = await imageRows();
     const reply: Reply = {
       visibility: 'public',
