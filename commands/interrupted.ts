@@ -5,6 +5,7 @@ import {
   claimInterruptedInteractions,
   heartbeatInteractions,
   type InteractionRecord,
+  parseUserRef,
 } from '../storage/interactions.js';
 import { findUserByIdentity } from '../storage/users.js';
 import { formatUtc, oneLine } from './approvals/render.js';
@@ -27,18 +28,17 @@ export const INTERACTION_HEARTBEAT_MS = 30_000;
 /** Four missed heartbeats: the process is gone, not slow. */
 export const INTERRUPTED_AFTER_MS = 2 * 60_000;
 
+/** Interactions claimed per transaction of the sweep; it goes on until a batch comes back short. */
+const SWEEP_BATCH = 100;
+
 const running = new WeakMap<object, Set<number>>();
 
 /** Mark an interaction as running in this process until the returned function is called. */
 export function trackRunning(sql: Queryable, id: number): () => void {
-  let ids = running.get(sql);
-  if (!ids) {
-    ids = new Set();
-    running.set(sql, ids);
-  }
-  const set = ids;
-  set.add(id);
-  return () => set.delete(id);
+  const ids = running.get(sql) ?? new Set<number>();
+  running.set(sql, ids);
+  ids.add(id);
+  return () => ids.delete(id);
 }
 
 /** The interactions this process is running on `sql` now. */
@@ -89,17 +89,10 @@ export async function sweepInterruptedInteractions(
   const swept: number[] = [];
   for (;;) {
     const batch = await withTx(deps.sql, async (tx) => {
-      const claimed = await claimInterruptedInteractions(tx, { before, at: now });
+      const claimed = await claimInterruptedInteractions(tx, { before, at: now, limit: SWEEP_BATCH });
       for (const record of claimed) {
-        const colon = record.userRef.indexOf(':');
-        const user =
-          colon > 0
-            ? await findUserByIdentity(
-                tx,
-                record.userRef.slice(0, colon) as Platform,
-                record.userRef.slice(colon + 1),
-              )
-            : undefined;
+        const who = parseUserRef(record.userRef);
+        const user = who ? await findUserByIdentity(tx, who.platform as Platform, who.externalId) : undefined;
         const what = whatWasAsked(record);
         const notifications: Notification[] = user
           ? [
@@ -136,7 +129,7 @@ export async function sweepInterruptedInteractions(
       return claimed.map((r) => r.id);
     });
     swept.push(...batch);
-    if (batch.length < 100) break;
+    if (batch.length < SWEEP_BATCH) break;
   }
   if (swept.length) deps.kickOutbox?.();
   return swept;

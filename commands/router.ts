@@ -1,7 +1,7 @@
 import type { Interaction, InteractionResult, PlatformUser, Reply } from '../bot/chat/model.js';
 import { AppError, isAppError } from '../lib/errors.js';
 import { type Queryable, withTx } from '../storage/db.js';
-import { finishInteraction, recordInteraction, storableText } from '../storage/interactions.js';
+import { finishInteraction, recordInteraction, storableText, userRefOf } from '../storage/interactions.js';
 import {
   addIdentity,
   findUserByIdentity,
@@ -49,7 +49,7 @@ export async function handleInteraction(
   const recorded = await recordInteraction(options.recordWith ?? deps.sql, {
     platform,
     dedupeKey: interaction.dedupeKey,
-    userRef: `${platform}:${externalId}`,
+    userRef: userRefOf(platform, externalId),
     kind: interaction.kind,
     body: interaction,
     receivedAt: interaction.receivedAt,

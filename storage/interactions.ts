@@ -37,6 +37,17 @@ export function toStorableJson(value: unknown): Record<string, unknown> {
   return JSON.parse(text ?? '{}') as Record<string, unknown>;
 }
 
+/** Who sent an interaction, as stored in `user_ref`: `<platform>:<external id>`. */
+export function userRefOf(platform: string, externalId: string): string {
+  return `${platform}:${externalId}`;
+}
+
+/** The platform and external id back from a `user_ref`; undefined when it has no platform. */
+export function parseUserRef(ref: string): { platform: string; externalId: string } | undefined {
+  const colon = ref.indexOf(':');
+  return colon > 0 ? { platform: ref.slice(0, colon), externalId: ref.slice(colon + 1) } : undefined;
+}
+
 /** Insert the interaction; `duplicate` is true when the same (platform, dedupeKey) was already recorded. */
 export async function recordInteraction(
   sql: Queryable,

@@ -341,6 +341,22 @@ async function main() {
       responseUrl: urls[i]!,
     }),
   );
+  /** What the fake Slack saw, in one line: calls by method, unexpected calls, limit violations. */
+  const fakeReport = async () => {
+    const seen = await ask<{ byMethod: Record<string, number>; unexpected: number; violations: string[] }>(
+      fake,
+      { type: 'stats' },
+      'stats',
+    );
+    return `fake slack: ${JSON.stringify(seen.byMethod)}, unexpected ${seen.unexpected}, violations ${seen.violations.length}`;
+  };
+  const cleanUp = async () => {
+    fake.send({ type: 'stop' });
+    if (!opts.keep) await admin.unsafe(`drop database ${dbName} with (force)`);
+    else console.log(`kept database ${dbName}`);
+    await admin.end();
+  };
+
   if (opts.saturation) {
     let round = 0;
     const detailsAt = (prefix: string) => async (rate: number, count: number) => {
@@ -364,14 +380,7 @@ async function main() {
     };
     const wardenSteps = await ramp('warden', target, detailsAt('bench'), warmupBodies);
     await warden.stop();
-    const seen = await ask<{ byMethod: Record<string, number>; unexpected: number; violations: string[] }>(
-      fake,
-      { type: 'stats' },
-      'stats',
-    );
-    console.log(
-      `fake slack: ${JSON.stringify(seen.byMethod)}, unexpected ${seen.unexpected}, violations ${seen.violations.length}`,
-    );
+    console.log(await fakeReport());
     const floor = await startFloor();
     const floorSteps = await ramp(
       'floor',
@@ -380,9 +389,7 @@ async function main() {
       warmupBodies.map((b) => b.replace('bench.warm.', 'floor.warm.')),
     );
     await floor.stop();
-    fake.send({ type: 'stop' });
-    if (!opts.keep) await admin.unsafe(`drop database ${dbName} with (force)`);
-    await admin.end();
+    await cleanUp();
     const [w50, w3s, f50, f3s] = [
       highest(wardenSteps, withinBudget),
       highest(wardenSteps, acknowledged),
@@ -432,11 +439,7 @@ async function main() {
     if (times > 1 || votes > 1) doubled++;
   });
   await sql.end();
-  const stats = await ask<{ byMethod: Record<string, number>; unexpected: number; violations: string[] }>(
-    fake,
-    { type: 'stats' },
-    'stats',
-  );
+  const fakeLine = await fakeReport();
 
   const floor = await startFloor();
   const toFloor = generator();
@@ -458,10 +461,7 @@ async function main() {
   await floor.stop();
   const floor99 = summarise(floorResult);
 
-  fake.send({ type: 'stop' });
-  if (!opts.keep) await admin.unsafe(`drop database ${dbName} with (force)`);
-  else console.log(`kept database ${dbName}`);
-  await admin.end();
+  await cleanUp();
 
   console.log(
     `warden: p50 ${ms(warden99.p50)} ms, p99 ${ms(warden99.p99)} ms, max ${ms(warden99.max)} ms, errors ${warden99.errors}, ` +
@@ -472,9 +472,7 @@ async function main() {
       `the work behind the acknowledgements finished ${(drainMs / 1000).toFixed(1)} s after the last click ` +
       `(${((recorded.length / (result.elapsedMs + drainMs)) * 1000).toFixed(0)} clicks fully handled per second)`,
   );
-  console.log(
-    `fake slack: ${JSON.stringify(stats.byMethod)}, unexpected ${stats.unexpected}, violations ${stats.violations.length}`,
-  );
+  console.log(fakeLine);
   console.log(
     `floor (bare Bolt, ack only): p50 ${ms(floor99.p50)} ms, p99 ${ms(floor99.p99)} ms, max ${ms(floor99.max)} ms, errors ${floor99.errors}`,
   );
